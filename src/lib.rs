@@ -1,0 +1,5 @@
+//! The equigate package's node layer: what sits between the ROS 2 messages of
+//! `equigate-ros` and the simulator, tasks and (later) learners of the other crates.
+//! Node executables in `nodes/` stay about a screen long and call into here.
+
+pub mod command;
