@@ -4,4 +4,5 @@
 //! messages, and the learning crates consume the observation features and their group
 //! representation declared by [`task`].
 
+pub mod model;
 pub mod scene;
