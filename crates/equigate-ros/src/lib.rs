@@ -4,4 +4,7 @@
 //!
 //! No learning code and no robot code live here (DESIGN.md, "Parts").
 
+pub mod args;
 pub mod msg;
+pub mod params;
+pub mod yaml;
