@@ -7,4 +7,15 @@
 pub mod args;
 pub mod msg;
 pub mod params;
+pub mod transport;
 pub mod yaml;
+
+pub use args::{ArgsError, RosArgs};
+pub use params::{ParamSource, ParamValue, Params, ParamsError};
+pub use transport::{
+    qos_latched, qos_reliable, qos_sensor_data, DiscoveryConfig, DiscoveryRange, Ros,
+    TransportError,
+};
+
+/// ros2-client, re-exported at the version this crate uses (Publisher, Subscription, Server, ...).
+pub use ros2_client;
