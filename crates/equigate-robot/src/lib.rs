@@ -4,6 +4,7 @@
 //! messages, and the learning crates consume the observation features and their group
 //! representation declared by [`task`].
 
+pub mod camera;
 pub mod model;
 pub mod scene;
 pub mod sim;
