@@ -1,4 +1,5 @@
-//! One internal tick of the kinematic simulator (UR5e, no obstacles): the 500 Hz inner loop.
+//! One internal tick of the kinematic simulator (UR5e): the 500 Hz inner loop, without obstacles
+//! (the budget is 2 µs) and, for comparison, with the default table of the reach task.
 //!
 //! cargo bench -p equigate-robot --bench sim_step -- --quick
 
@@ -7,6 +8,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use equigate_robot::model::{RobotKind, RobotModel};
 use equigate_robot::sim::{KinematicSim, SimConfig};
+use equigate_robot::task::{TableConfig, TaskConfig};
 
 fn sim_step(c: &mut Criterion) {
     let model = RobotModel::ur5e().expect("the shipped UR5e URDF loads");
@@ -16,6 +18,14 @@ fn sim_step(c: &mut Criterion) {
     let cmd = [[0.3, -0.2, 0.1, 0.4, -0.5, 0.6], [-0.3, 0.2, -0.1, -0.4, 0.5, -0.6]];
     let mut k = 0usize;
     c.bench_function("ur5e_sim_step_no_obstacles", |b| {
+        b.iter(|| {
+            k ^= 1;
+            black_box(sim.step(black_box(&cmd[k])).expect("valid command"))
+        })
+    });
+    let with_table = TaskConfig { table: Some(TableConfig::default()), ..TaskConfig::default() };
+    sim.set_scene(with_table.scene());
+    c.bench_function("ur5e_sim_step_table", |b| {
         b.iter(|| {
             k ^= 1;
             black_box(sim.step(black_box(&cmd[k])).expect("valid command"))

@@ -8,3 +8,4 @@ pub mod camera;
 pub mod model;
 pub mod scene;
 pub mod sim;
+pub mod task;

@@ -572,6 +572,13 @@ impl RobotKind {
         }
     }
 
+    /// The shipped robot whose joint names (in order) are those of `model`, if any.
+    pub fn matching(model: &RobotModel) -> Option<RobotKind> {
+        [RobotKind::Ur5e, RobotKind::Fetch].into_iter().find(|kind| {
+            model.joint_names().iter().map(String::as_str).eq(kind.joint_names().iter().copied())
+        })
+    }
+
     /// Loads the shipped URDF from [`RobotKind::default_urdf_path`].
     pub fn load(self) -> Result<RobotModel> {
         RobotModel::from_urdf_file(self.default_urdf_path(), self.base_link(), self.ee_link())
@@ -704,6 +711,7 @@ mod tests {
         for kind in [RobotKind::Ur5e, RobotKind::Fetch] {
             let model = kind.load().unwrap();
             assert_eq!(model.joint_names(), kind.joint_names());
+            assert_eq!(RobotKind::matching(&model), Some(kind));
             assert_eq!(kind.home().len(), model.dof());
             for (x, l) in kind.home().iter().zip(model.limits()) {
                 assert!(l.lower <= *x && *x <= l.upper);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use nalgebra::Isometry3;
 
 use crate::model::{ModelError, RobotModel};
-use crate::scene::{Primitive, Scene};
+use crate::scene::{Primitive, Scene, SceneColliders};
 
 /// Simulator settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +87,8 @@ pub struct KinematicSim {
     model: Arc<RobotModel>,
     config: SimConfig,
     scene: Scene,
+    /// Parry shapes of `scene`'s obstacles, rebuilt by [`KinematicSim::set_scene`].
+    colliders: SceneColliders,
     /// Joint positions (rad or m), in the model's joint order.
     q: Vec<f64>,
     /// Joint velocities (rad/s or m/s) of the last tick.
@@ -122,6 +124,7 @@ impl KinematicSim {
             model,
             config,
             scene: Scene::default(),
+            colliders: SceneColliders::new(&Scene::default()),
             q,
             qdot: vec![0.0; n],
             time: 0.0,
@@ -149,6 +152,7 @@ impl KinematicSim {
 
     /// Replaces the scene; the arm's state is kept.
     pub fn set_scene(&mut self, scene: Scene) {
+        self.colliders = SceneColliders::new(&scene);
         self.scene = scene;
     }
 
@@ -203,7 +207,7 @@ impl KinematicSim {
         self.check_vector(q)?;
         Ok(moving_links_hit(
             &self.model,
-            &self.scene,
+            &self.colliders,
             q,
             &mut self.link_poses,
             &mut self.primitives,
@@ -268,7 +272,7 @@ impl KinematicSim {
         self.time += dt;
         let blocked = moving_links_hit(
             &self.model,
-            &self.scene,
+            &self.colliders,
             &self.q_next,
             &mut self.link_poses,
             &mut self.primitives,
@@ -285,31 +289,22 @@ impl KinematicSim {
 }
 
 /// Whether the moving links of `model` at positions `q` (length already checked) intersect an
-/// obstacle of `scene`. `poses` and `primitives` are scratch buffers.
+/// obstacle of `scene` ([`SceneColliders::intersects`]). `poses` and `primitives` are scratch
+/// buffers.
 fn moving_links_hit(
     model: &RobotModel,
-    scene: &Scene,
+    scene: &SceneColliders,
     q: &[f64],
     poses: &mut Vec<Isometry3<f64>>,
     primitives: &mut Vec<Primitive>,
 ) -> bool {
-    if scene.obstacles.is_empty() {
+    if scene.is_empty() {
         return false;
     }
     model
         .collision_primitives_into(q, poses, primitives)
         .expect("q has the model's length: checked by every public caller");
-    primitives.iter().any(|p| scene_intersects(scene, p))
-}
-
-/// Whether `primitive` intersects any obstacle of `scene`.
-///
-/// TEMPORARY FALLBACK: `Scene::intersects` (scene.rs, owned by the camera engineer) did not exist
-/// when this was written; this always returns `false`. Replace the body with
-/// `scene.intersects(primitive)` once it lands.
-fn scene_intersects(scene: &Scene, primitive: &Primitive) -> bool {
-    let _ = (scene, primitive);
-    false
+    primitives.iter().any(|p| scene.intersects(p))
 }
 
 #[cfg(test)]
@@ -375,6 +370,42 @@ mod tests {
         assert!((sim.qdot()[0] - 0.02).abs() < 1e-12);
         sim.advance(&[1.0, 0.0, 0.0, 0.0, 0.0, 0.0], 100).unwrap();
         assert_eq!(sim.qdot()[0], 1.0);
+    }
+
+    #[test]
+    fn a_step_into_an_obstacle_is_blocked() {
+        use nalgebra::Vector3;
+        let mut sim = ur5e_sim();
+        let home = RobotKind::Ur5e.home();
+        sim.set_state(&home, &[0.0; 6]).unwrap();
+        let tool = sim.model().fk_ee(&home).unwrap().translation.vector;
+        // A box whose top is 1 cm above tool0, the lower face of the flange disc.
+        let top = tool.z + 0.01;
+        let obstacle = Primitive::cuboid(
+            Vector3::new(tool.x, tool.y, top - 0.05),
+            Vector3::new(0.1, 0.1, 0.05),
+            0.0,
+        );
+        assert!(!sim.collides_at(&home).unwrap());
+        sim.set_scene(Scene { floor_z: None, obstacles: vec![obstacle] });
+        // The tool hangs 1 cm into the box: home itself now collides.
+        assert!(sim.collides_at(&home).unwrap());
+        let mut lifted = home.clone();
+        lifted[2] -= 0.1;
+        let above = sim.model().fk_ee(&lifted).unwrap().translation.vector;
+        assert!(above.z > tool.z + 0.01, "lowering the elbow angle lifts the tool");
+        assert!(!sim.collides_at(&lifted).unwrap());
+        sim.set_state(&lifted, &[0.0; 6]).unwrap();
+        let down = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+        let info = sim.advance(&down, 100).unwrap();
+        assert!(info.collided);
+        let stopped = sim.q().to_vec();
+        assert!(stopped[2] > lifted[2] && stopped[2] < home[2], "moved, then stopped at the box");
+        assert!(sim.qdot().iter().all(|v| *v == 0.0));
+        let info = sim.step(&down).unwrap();
+        assert!(info.collided);
+        assert_eq!(sim.q(), &stopped[..]);
+        assert!(!sim.step(&[0.0, 0.0, -1.0, 0.0, 0.0, 0.0]).unwrap().collided);
     }
 
     #[test]
