@@ -437,7 +437,7 @@ fn check_robot(robot: &urdf_rs::Robot) -> std::result::Result<(), String> {
             }
         }
         let axis = Vector3::from(*joint.axis.xyz);
-        if !(axis.norm() > 1e-12) {
+        if axis.norm().is_nan() || axis.norm() <= 1e-12 {
             return Err(format!("joint `{}` has a zero or NaN axis", joint.name));
         }
     }
@@ -451,15 +451,15 @@ fn joint_limits(joint: &urdf_rs::Joint, continuous: bool, file: &str) -> Result<
         joint: joint.name.clone(),
         reason,
     };
-    if !(l.velocity > 0.0) {
+    if l.velocity.is_nan() || l.velocity <= 0.0 {
         return Err(invalid(format!("velocity limit {} must be > 0", l.velocity)));
     }
-    if !(l.effort >= 0.0) {
+    if l.effort.is_nan() || l.effort < 0.0 {
         return Err(invalid(format!("effort limit {} must be >= 0", l.effort)));
     }
     let (lower, upper) =
         if continuous { (f64::NEG_INFINITY, f64::INFINITY) } else { (l.lower, l.upper) };
-    if !(lower <= upper) {
+    if lower.is_nan() || upper.is_nan() || lower > upper {
         return Err(invalid(format!("lower {lower} > upper {upper}")));
     }
     Ok(JointLimits { lower, upper, velocity: l.velocity, effort: l.effort, continuous })

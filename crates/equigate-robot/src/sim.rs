@@ -113,7 +113,7 @@ impl KinematicSim {
             return Err(SimError::InvalidConfig(format!("dt = {} must be > 0", config.dt)));
         }
         if let Some(a) = config.max_acceleration {
-            if !(a > 0.0) {
+            if a.is_nan() || a <= 0.0 {
                 return Err(SimError::InvalidConfig(format!("max_acceleration = {a} must be > 0")));
             }
         }
@@ -323,10 +323,9 @@ mod tests {
         let cmd = [0.5, -0.25, 0.1, 0.0, 0.0, 1.0];
         let info = sim.advance(&cmd, 20).unwrap();
         assert_eq!(info, StepInfo { ticks: 20, ..StepInfo::default() });
-        for i in 0..6 {
-            let expected = RobotKind::Ur5e.home()[i] + cmd[i] * 0.04;
-            assert!((sim.q()[i] - expected).abs() < 1e-12);
-            assert_eq!(sim.qdot()[i], cmd[i]);
+        for (i, (home, v)) in RobotKind::Ur5e.home().iter().zip(cmd).enumerate() {
+            assert!((sim.q()[i] - (home + v * 0.04)).abs() < 1e-12);
+            assert_eq!(sim.qdot()[i], v);
         }
         assert!((sim.time() - 0.04).abs() < 1e-12);
         assert_eq!(sim.ticks_per(0.04), 20);

@@ -297,10 +297,10 @@ impl TaskConfig {
                 "need goal.z_min_m <= goal.z_max_m and goal.angle_min_rad <= angle_max_rad",
             );
         }
-        if !(self.success_threshold_m > 0.0) {
+        if self.success_threshold_m.is_nan() || self.success_threshold_m <= 0.0 {
             return bad("success_threshold_m must be > 0");
         }
-        if !(self.initial_noise >= 0.0) {
+        if self.initial_noise.is_nan() || self.initial_noise < 0.0 {
             return bad("initial_noise must be >= 0");
         }
         if !(self.breaking.obstacle_margin_m >= 0.0 && self.breaking.pan_limit_margin_rad >= 0.0) {
