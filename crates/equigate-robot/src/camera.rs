@@ -1,5 +1,6 @@
-//! Top-down depth camera over the arm's base axis, rendered by ray casting primitives with
-//! parry3d.
+//! Top-down depth camera over the arm's base axis, rendered by ray casting primitives:
+//! cuboids and balls with parry3d's analytic ray casts, cylinders with an exact f64 ray cast
+//! (parry's GJK cylinder cast is off by millimetres near the cap rims), the floor as a plane.
 //!
 //! The camera is a square pinhole with a 60 degree field of view whose optical centre sits at
 //! (0, 0, `height_m`) in `base_link`, looking straight down (−z). Because it is centred on the
@@ -249,7 +250,8 @@ impl DepthCamera {
     /// when it is not below the camera.
     ///
     /// Does not allocate: each primitive is converted to its parry shape on the stack and
-    /// cast only against the rays whose pixels lie inside its projected bounding sphere.
+    /// cast only against the rays of the pixels inside its projected bounding sphere whose
+    /// line passes through that sphere.
     /// Does not validate the scene ([`Scene::validate`]).
     ///
     /// # Errors

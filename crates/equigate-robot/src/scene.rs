@@ -149,8 +149,8 @@ impl ParryShape {
     ///
     /// Cuboids and balls use parry's analytic ray casts (f32). Cylinders are cast
     /// analytically here in f64 ([`ray_toi_cylinder`]): parry 0.31 casts rays on cylinders
-    /// with GJK, which in f32 reports hits up to ~2 mm outside the rim of the caps and costs
-    /// about ten times more.
+    /// with iterative GJK, which in f32 reported a hit 2 mm outside the rim of a cap (0.08 m
+    /// radius, 1.5 m away) where the exact answer is a miss.
     #[inline]
     pub(crate) fn cast_own_frame_ray(
         &self,
