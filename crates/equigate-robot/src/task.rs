@@ -1007,6 +1007,40 @@ mod tests {
     }
 
     #[test]
+    fn resets_avoid_obstacles() {
+        let config = TaskConfig {
+            table: Some(TableConfig::default()),
+            boxes: vec![BoxConfig::default()],
+            ..TaskConfig::default()
+        };
+        let mut env = ReachEnv::ur5e(config, 12).unwrap();
+        for _ in 0..100 {
+            env.reset();
+            assert!(!env.sim().clone().collides_at(env.q()).unwrap(), "start {:?}", env.q());
+            let marker = Primitive::sphere(env.goal(), 0.025);
+            assert!(!env.scene().intersects(&marker), "goal {}", env.goal());
+        }
+    }
+
+    #[test]
+    fn rotations_turn_points_and_scenes_about_the_pan_axis() {
+        let env = ReachEnv::fetch(TaskConfig::for_robot(RobotKind::Fetch), 0).unwrap();
+        let axis_point = Vector3::new(0.03265, 0.0, 0.7);
+        assert!((env.rotate_point(1.0, axis_point) - axis_point).norm() < 1e-12);
+        let p = Vector3::new(0.5, 0.2, 0.3);
+        let turned = env.rotate_point(PI / 2.0, p);
+        let expected = Vector3::new(0.03265 - 0.2, 0.5 - 0.03265, 0.3);
+        assert!((turned - expected).norm() < 1e-12, "{turned}");
+        let scene =
+            TaskConfig { boxes: vec![BoxConfig::default()], ..TaskConfig::default() }.scene();
+        let rotated = env.rotate_scene(0.7, &scene);
+        let centre = rotated.obstacles[0].pose.translation.vector;
+        let expected = env.rotate_point(0.7, Vector3::from(BoxConfig::default().center_m));
+        assert!((centre - expected).norm() < 1e-12);
+        assert_eq!(rotated.floor_z, scene.floor_z);
+    }
+
+    #[test]
     fn success_terminates_and_time_limit_truncates() {
         let config = TaskConfig { max_episode_steps: 3, ..TaskConfig::default() };
         let mut env = ReachEnv::ur5e(config, 0).unwrap();
