@@ -44,16 +44,8 @@ fn example(name: &str) -> PathBuf {
 /// tests are skipped. Outside the namespace, re-runs this one test inside a fresh one and
 /// asserts that it passed.
 fn enter_netns(test: &str) -> bool {
-    if !python_has_cyclonedds() {
-        if std::env::var("EQUIGATE_SKIP_INTEROP").as_deref() == Ok("1") {
-            eprintln!("SKIPPED {test}: python3 cannot import cyclonedds (EQUIGATE_SKIP_INTEROP=1)");
-            return false;
-        }
-        panic!(
-            "interop test needs the Cyclone DDS Python peer: `python3 -c 'import cyclonedds'` \
-             failed. Install it with `python3 -m pip install -r tests/interop/requirements.txt` \
-             (pins cyclonedds), or set EQUIGATE_SKIP_INTEROP=1 to skip."
-        );
+    if !require_cyclonedds(test) {
+        return false;
     }
     if std::env::var(NETNS_ENV).as_deref() == Ok("1") {
         let up = Command::new("ip").args(["link", "set", "lo", "up"]).status();
@@ -76,6 +68,23 @@ fn enter_netns(test: &str) -> bool {
     assert!(out.status.success(), "{test} failed inside the network namespace (see above)");
     assert!(text.contains("1 passed"), "{test} did not run inside the namespace");
     false
+}
+
+/// Skip (with EQUIGATE_SKIP_INTEROP=1) or fail with the install command when cyclonedds is
+/// missing. Returns false to skip.
+fn require_cyclonedds(test: &str) -> bool {
+    if python_has_cyclonedds() {
+        return true;
+    }
+    if std::env::var("EQUIGATE_SKIP_INTEROP").as_deref() == Ok("1") {
+        eprintln!("SKIPPED {test}: python3 cannot import cyclonedds (EQUIGATE_SKIP_INTEROP=1)");
+        return false;
+    }
+    panic!(
+        "interop test needs the Cyclone DDS Python peer: `python3 -c 'import cyclonedds'` \
+         failed. Install it with `python3 -m pip install -r tests/interop/requirements.txt` \
+         (pins cyclonedds), or set EQUIGATE_SKIP_INTEROP=1 to skip."
+    );
 }
 
 fn python_has_cyclonedds() -> bool {
@@ -168,4 +177,39 @@ fn cyclone_peer_to_rust_listener() {
     let peer_out = stop(talker);
     println!("listener:\n{out}\npeer (cyclonedds):\n{peer_out}");
     assert!(ok && out.contains("RECEIVED"), "Rust listener did not receive the peer's stream");
+}
+
+/// tests/interop/no_leak_capture.sh: with a non-loopback interface in the namespace, the talker
+/// with default settings puts 0 RTPS (0 UDP) packets on it while the Cyclone peer on lo gets
+/// the data. The script makes its own namespace.
+#[test]
+fn no_rtps_outside_loopback() {
+    let has_tcpdump = Command::new("tcpdump")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_tcpdump {
+        if std::env::var("EQUIGATE_SKIP_INTEROP").as_deref() == Ok("1") {
+            eprintln!("SKIPPED no_rtps_outside_loopback: no tcpdump (EQUIGATE_SKIP_INTEROP=1)");
+            return;
+        }
+        panic!("no_rtps_outside_loopback needs tcpdump: `apt-get install -y tcpdump` (Debian)");
+    }
+    if !require_cyclonedds("no_rtps_outside_loopback") {
+        return;
+    }
+    let script = repo_root().join("tests/interop/no_leak_capture.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(example("talker"))
+        .env_remove(NETNS_ENV)
+        .output()
+        .expect("bash");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{text}");
+    assert!(out.status.success(), "no_leak_capture.sh failed:\n{text}");
+    assert!(text.contains("RTPS packets on dummy0: 0"), "{text}");
 }
