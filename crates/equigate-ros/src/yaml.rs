@@ -22,3 +22,8 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, (String, Strin
         (path, e.into_inner().to_string())
     })
 }
+
+/// Converts any serialisable value into a YAML [`Value`].
+pub fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, Error> {
+    serde_yaml_ng::to_value(value)
+}
