@@ -77,7 +77,7 @@ impl CommandGate {
     /// The velocity to apply at time `now` (s): the last valid command, or zeros when none has
     /// arrived within the timeout. Returns `(command, fresh)`.
     pub fn current(&mut self, now: f64) -> (&[f64], bool) {
-        let fresh = self.last_stamp.is_some_and(|t| now - t <= self.timeout.as_secs_f64());
+        let fresh = self.last_stamp.is_some_and(|t| now - t <= self.timeout.as_secs_f64() + 1e-9);
         if !fresh {
             if !self.stale && self.last_stamp.is_some() {
                 self.stats.timeouts += 1;

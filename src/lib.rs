@@ -3,3 +3,6 @@
 //! Node executables in `nodes/` stay about a screen long and call into here.
 
 pub mod command;
+pub mod convert;
+pub mod resources;
+pub mod sim_server;
