@@ -64,7 +64,7 @@ unset ROS_AUTOMATIC_DISCOVERY_RANGE ROS_LOCALHOST_ONLY
 (cd "$here" && python3 peer.py listen --count 20 --timeout 20 >"$tmp/peer.log" 2>&1) &
 peer=$!
 sleep 0.5
-"$talker" --count 100 --rate 20 >"$tmp/talker.log" 2>&1 || true   # 5 s, default settings
+"$talker" --count 100 --rate 20 --image 64 >"$tmp/talker.log" 2>&1 || true   # 5 s, default settings
 peer_rc=0
 wait "$peer" || peer_rc=$?
 sleep 0.5

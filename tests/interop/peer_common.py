@@ -130,7 +130,28 @@ class CameraInfo(IdlStruct, typename="sensor_msgs::msg::dds_::CameraInfo_"):
     roi: RegionOfInterest = field(default_factory=RegionOfInterest)
 
 
-# ROS 2 topic /x travels as DDS topic rt/x.
+# std_srvs/srv/Trigger as rmw_cyclonedds puts it on the wire: every request and reply starts
+# with a header {8 bytes of the client GUID, sequence number as int32 high, uint32 low}
+# (rmw_cyclonedds_cpp serdata.hpp, cdds_request_header_t).
+@dataclass
+class TriggerRequestCyclone(IdlStruct, typename="std_srvs::srv::dds_::Trigger_Request_"):
+    guid: array[uint8, 8] = field(default_factory=lambda: [0] * 8)
+    seq_high: int32 = 0
+    seq_low: uint32 = 0
+    structure_needs_at_least_one_member: uint8 = 0
+
+
+@dataclass
+class TriggerResponseCyclone(IdlStruct, typename="std_srvs::srv::dds_::Trigger_Response_"):
+    guid: array[uint8, 8] = field(default_factory=lambda: [0] * 8)
+    seq_high: int32 = 0
+    seq_low: uint32 = 0
+    success: bool = False
+    message: str = ""
+
+
+# ROS 2 topic /x travels as DDS topic rt/x; service /s as rq/sRequest and rr/sReply.
+DEPTH_IMAGE = "rt/camera/depth/image_raw"
 JOINT_STATES = "rt/joint_states"
 COMMANDS = "rt/forward_velocity_controller/commands"
 
@@ -175,12 +196,42 @@ def reliable_qos() -> Qos:
     )
 
 
+def sensor_qos() -> Qos:
+    """ROS sensor-data QoS: best effort, volatile, keep last 5, XCDR1."""
+    return Qos(
+        Policy.Reliability.BestEffort,
+        Policy.Durability.Volatile,
+        Policy.History.KeepLast(5),
+        Policy.DataRepresentation(use_cdrv0_representation=True),
+    )
+
+
+def check_depth_image(img: Image) -> str | None:
+    """None if `img` is the talker's k-th 32FC1 test image (pixel p = p/2 + k), else why not."""
+    import struct
+
+    k, n = img.header.stamp.sec, img.width
+    if (img.height, img.encoding, img.is_bigendian, img.step) != (n, "32FC1", 0, 4 * n):
+        return f"bad image header {img.height}x{img.width} {img.encoding} step {img.step}"
+    if img.header.frame_id != "camera_depth_optical_frame" or len(img.data) != 4 * n * n:
+        return f"bad frame {img.header.frame_id!r} or data length {len(img.data)}"
+    values = struct.unpack(f"<{n * n}f", bytes(img.data))
+    for p, v in enumerate(values):
+        if v != p * 0.5 + k:
+            return f"pixel {p} = {v}, expected {p * 0.5 + k}"
+    return None
+
+
 def participant() -> DomainParticipant:
     return DomainParticipant(int(os.environ.get("ROS_DOMAIN_ID", "0")))
 
 
 def reader(dp: DomainParticipant, name: str, ty) -> DataReader:
     return DataReader(dp, Topic(dp, name, ty, qos=reliable_qos()), qos=reliable_qos())
+
+
+def sensor_reader(dp: DomainParticipant, name: str, ty) -> DataReader:
+    return DataReader(dp, Topic(dp, name, ty, qos=sensor_qos()), qos=sensor_qos())
 
 
 def writer(dp: DomainParticipant, name: str, ty) -> DataWriter:

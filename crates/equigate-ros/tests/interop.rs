@@ -155,9 +155,14 @@ fn rust_talker_to_cyclone_peer() {
     if !enter_netns("rust_talker_to_cyclone_peer") {
         return;
     }
-    let listener = peer(&["listen", "--count", "5", "--timeout", "45"]).spawn().expect("python3");
+    // 128 x 128 32FC1 = 64 KiB per image: fragmented, best effort.
+    let listener = peer(&["listen", "--count", "5", "--image", "5", "--timeout", "45"])
+        .spawn()
+        .expect("python3");
     std::thread::sleep(Duration::from_millis(500));
-    let talker = rust_example("talker", &["--count", "1000", "--rate", "20"]).spawn().unwrap();
+    let talker = rust_example("talker", &["--count", "1000", "--rate", "20", "--image", "128"])
+        .spawn()
+        .unwrap();
     let (ok, out) = finish(listener, Duration::from_secs(50));
     let talker_out = stop(talker);
     println!("peer (cyclonedds):\n{out}\ntalker:\n{talker_out}");
@@ -177,6 +182,26 @@ fn cyclone_peer_to_rust_listener() {
     let peer_out = stop(talker);
     println!("listener:\n{out}\npeer (cyclonedds):\n{peer_out}");
     assert!(ok && out.contains("RECEIVED"), "Rust listener did not receive the peer's stream");
+}
+
+#[test]
+fn cyclone_client_calls_rust_service() {
+    if !enter_netns("cyclone_client_calls_rust_service") {
+        return;
+    }
+    // The Cyclone peer speaks rmw_cyclonedds's request/reply header, so the server uses that
+    // mapping (chosen from RMW_IMPLEMENTATION, as a node launched under rmw_cyclonedds would).
+    let talker = rust_example("talker", &["--count", "1000", "--rate", "20"])
+        .env("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")
+        .spawn()
+        .expect("talker");
+    let client = peer(&["call-reset", "--service", "/talker/reset", "--timeout", "40"])
+        .spawn()
+        .expect("python3");
+    let (ok, out) = finish(client, Duration::from_secs(45));
+    let talker_out = stop(talker);
+    println!("client (cyclonedds):\n{out}\ntalker:\n{talker_out}");
+    assert!(ok && out.contains("SERVICE OK"), "Trigger call through Cyclone DDS failed");
 }
 
 /// tests/interop/no_leak_capture.sh: with a non-loopback interface in the namespace, the talker
