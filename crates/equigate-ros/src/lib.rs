@@ -3,6 +3,39 @@
 //! transport on ros2-client / RustDDS with localhost-only discovery by default ([`transport`]).
 //!
 //! No learning code and no robot code live here (DESIGN.md, "Parts").
+//!
+//! A node, end to end (arguments, parameters, publisher, subscription, service, loop):
+//!
+//! ```no_run
+//! use equigate_ros::msg::{Float64MultiArray, JointState, TriggerResponse, TriggerSrv};
+//! use equigate_ros::{qos_reliable, Ros, RosArgs};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Settings {
+//!     #[serde(default = "rate")]
+//!     rate_hz: f64,
+//! }
+//! fn rate() -> f64 { 50.0 }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let args = RosArgs::from_env()?; // args.user_args go to clap
+//!     let mut ros = Ros::new("policy_node", "/", &args)?; // __node/__ns remaps applied
+//!     let settings: Settings = ros.load_params()?.deserialize()?;
+//!     let cmd = ros.publisher::<Float64MultiArray>("forward_velocity_controller/commands", qos_reliable())?;
+//!     let states = ros.subscription::<JointState>("joint_states", qos_reliable())?;
+//!     let reset = ros.service_server::<TriggerSrv>("~/reset")?;
+//!     loop {
+//!         while let Some((js, _info)) = states.take()? {
+//!             cmd.publish(Float64MultiArray::flat(vec![0.0; js.name.len()])).ok();
+//!         }
+//!         if let Some((id, _)) = reset.receive_request()? {
+//!             reset.send_response(id, TriggerResponse { success: true, message: "reset".into() }).ok();
+//!         }
+//!         std::thread::sleep(std::time::Duration::from_secs_f64(1.0 / settings.rate_hz));
+//!     }
+//! }
+//! ```
 
 pub mod args;
 pub mod msg;

@@ -266,6 +266,13 @@ impl Ros {
         }
     }
 
+    /// The node's parameters: every `--params-file` (wildcard then exact entries), then `-p`,
+    /// for this node's effective name and namespace. Turn them into a settings struct with
+    /// [`crate::Params::deserialize`].
+    pub fn load_params(&self) -> Result<crate::Params, crate::ParamsError> {
+        crate::Params::load(&self.args, &self.name, &self.namespace)
+    }
+
     /// The discovery configuration in use.
     pub fn discovery(&self) -> &DiscoveryConfig {
         &self.discovery

@@ -204,6 +204,48 @@ fn cyclone_client_calls_rust_service() {
     assert!(ok && out.contains("SERVICE OK"), "Trigger call through Cyclone DDS failed");
 }
 
+/// Rust client and Rust server in one process (two participants), default (Enhanced, Fast DDS
+/// style) service mapping, names resolved through `--ros-args` remaps.
+#[test]
+fn rust_service_roundtrip_with_remap() {
+    if !enter_netns("rust_service_roundtrip_with_remap") {
+        return;
+    }
+    use equigate_ros::msg::{EmptyStruct, TriggerResponse, TriggerSrv};
+    use equigate_ros::{DiscoveryConfig, Ros, RosArgs};
+    let server_args =
+        RosArgs::parse(["sim", "--ros-args", "-r", "__ns:=/arm1", "-r", "~/reset:=/sim_reset"])
+            .unwrap();
+    let mut server_node =
+        Ros::with_discovery("sim", "/", &server_args, DiscoveryConfig::default()).unwrap();
+    assert_eq!(server_node.resolve("~/reset").unwrap(), "/sim_reset");
+    let server = server_node.service_server::<TriggerSrv>("~/reset").unwrap();
+    let mut client_node =
+        Ros::with_discovery("caller", "/", &RosArgs::default(), DiscoveryConfig::default())
+            .unwrap();
+    let client = client_node.service_client::<TriggerSrv>("/sim_reset").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last_send = Instant::now() - Duration::from_secs(1);
+    loop {
+        assert!(Instant::now() < deadline, "no reply within 30 s");
+        if last_send.elapsed() > Duration::from_millis(500) {
+            client.send_request(EmptyStruct::default()).unwrap();
+            last_send = Instant::now();
+        }
+        if let Some((id, _req)) = server.receive_request().unwrap() {
+            server
+                .send_response(id, TriggerResponse { success: true, message: "done".into() })
+                .unwrap();
+        }
+        if let Some((_id, resp)) = client.receive_response().unwrap() {
+            assert_eq!(resp, TriggerResponse { success: true, message: "done".into() });
+            println!("service reply: {resp:?}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// tests/interop/no_leak_capture.sh: with a non-loopback interface in the namespace, the talker
 /// with default settings puts 0 RTPS (0 UDP) packets on it while the Cyclone peer on lo gets
 /// the data. The script makes its own namespace.
