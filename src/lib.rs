@@ -4,5 +4,6 @@
 
 pub mod command;
 pub mod convert;
+pub mod logging;
 pub mod resources;
 pub mod sim_server;
