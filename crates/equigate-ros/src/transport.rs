@@ -4,8 +4,8 @@
 //!
 //! # Discovery range (the exact rule, [`DiscoveryConfig::from_lookup`])
 //!
-//! Follows ROS 2 Jazzy (REP 2018-era "Improved Dynamic Discovery", docs.ros.org
-//! "Improved Dynamic Discovery"), except that this project never defaults to the whole subnet:
+//! Follows ROS 2 Jazzy's variables (docs.ros.org, Jazzy tutorial "Improved Dynamic Discovery";
+//! rmw `rmw_discovery_options_t`), except that this project never defaults to the whole subnet:
 //!
 //! 1. `ROS_AUTOMATIC_DISCOVERY_RANGE` set and non-empty:
 //!    `LOCALHOST` → loopback only; `SUBNET` → all interfaces; `SYSTEM_DEFAULT` → RustDDS's

@@ -1,15 +1,19 @@
 //! Interop with an independent DDS implementation: Cyclone DDS through PyPI `cyclonedds`
-//! (tests/interop/peer.py), both directions, and a packet capture that shows the default
+//! (tests/interop/peer.py): JointState + Float64MultiArray both ways, fragmented best-effort
+//! depth images Rust -> Cyclone, a std_srvs/Trigger call from a Cyclone client (rmw_cyclonedds
+//! request header), a Rust-Rust service call, and a packet capture showing that the default
 //! (localhost-only) discovery sends nothing on a non-loopback interface.
 //!
 //! ```text
 //! python3 -m pip install -r tests/interop/requirements.txt   # cyclonedds, once
-//! cargo test -p equigate-ros --test interop                  # builds the examples too? see below
+//! apt-get install -y tcpdump                                 # for no_rtps_outside_loopback
+//! cargo test -p equigate-ros                                 # unit + these tests
 //! ```
 //!
 //! Every test re-executes itself under `unshare -rn` (a fresh user + network namespace, so it
-//! works as root and as a user with user namespaces) and brings `lo` up; no DDS participant ever
-//! starts outside a namespace that has only loopback. The Rust side is the `talker` and
+//! works as root and as a user with user namespaces; `unshare -n` where only root namespaces
+//! work) and brings `lo` up; no DDS participant ever starts outside a namespace that has only
+//! loopback (the child checks /proc/net/dev before starting anything). The Rust side is the `talker` and
 //! `listener` examples, which `cargo test -p equigate-ros` builds; with a `--test interop`
 //! filter build them first with `cargo build -p equigate-ros --examples`.
 //!
@@ -40,11 +44,15 @@ fn example(name: &str) -> PathBuf {
     }
 }
 
-/// Returns true when the caller should go on (inside the namespace); false when the interop
-/// tests are skipped. Outside the namespace, re-runs this one test inside a fresh one and
-/// asserts that it passed.
+/// Returns true when the caller should go on (inside the namespace); false when the test is
+/// skipped or has just been run in a fresh namespace. Outside the namespace, re-runs this one
+/// test there and asserts that it passed.
 fn enter_netns(test: &str) -> bool {
-    if !require_cyclonedds(test) {
+    enter_netns_with(test, true)
+}
+
+fn enter_netns_with(test: &str, needs_python_peer: bool) -> bool {
+    if needs_python_peer && !require_cyclonedds(test) {
         return false;
     }
     if std::env::var(NETNS_ENV).as_deref() == Ok("1") {
@@ -56,7 +64,8 @@ fn enter_netns(test: &str) -> bool {
     }
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new("unshare")
-        .args(["-rn", "--"])
+        .args(unshare_flags())
+        .arg("--")
         .arg(&exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(NETNS_ENV, "1")
@@ -64,10 +73,29 @@ fn enter_netns(test: &str) -> bool {
         .expect("`unshare` (util-linux) is needed for the interop tests");
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("---- {test} inside `unshare -rn` ----\n{text}");
+    eprintln!("---- {test} inside `unshare {}` ----\n{text}", unshare_flags().join(" "));
     assert!(out.status.success(), "{test} failed inside the network namespace (see above)");
     assert!(text.contains("1 passed"), "{test} did not run inside the namespace");
     false
+}
+
+/// `-rn` (user + network namespace: works for root and for users with user namespaces);
+/// `-n` where user namespaces are disabled but we are root.
+fn unshare_flags() -> Vec<&'static str> {
+    let works = |flags: &[&str]| {
+        Command::new("unshare")
+            .args(flags)
+            .arg("true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works(&["-rn"]) || !works(&["-n"]) {
+        vec!["-rn"]
+    } else {
+        vec!["-n"]
+    }
 }
 
 /// Skip (with EQUIGATE_SKIP_INTEROP=1) or fail with the install command when cyclonedds is
@@ -208,7 +236,7 @@ fn cyclone_client_calls_rust_service() {
 /// style) service mapping, names resolved through `--ros-args` remaps.
 #[test]
 fn rust_service_roundtrip_with_remap() {
-    if !enter_netns("rust_service_roundtrip_with_remap") {
+    if !enter_netns_with("rust_service_roundtrip_with_remap", false) {
         return;
     }
     use equigate_ros::msg::{EmptyStruct, TriggerResponse, TriggerSrv};
