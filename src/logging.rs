@@ -16,7 +16,7 @@ pub fn init(ros_log_filter: Option<&str>) {
     let filter = if filter.contains("rustdds") {
         filter
     } else {
-        format!("{filter},rustdds=off,ros2_client=warn")
+        format!("{filter},rustdds=off,ros2_client=warn,k=warn")
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -1,9 +1,9 @@
 """Checks sim_node from an independent DDS peer (Cyclone DDS): what it publishes and how the arm
 answers velocity commands. Run by tests/sim_node_interop.rs inside a loopback-only namespace:
 
-    tests/interop/in_netns.sh tests/interop/sim_peer.py <path to sim_node>
+    tests/interop/in_netns.sh python3 tests/interop/sim_peer.py <path to sim_node> [realtime|lockstep]
 
-Expects sim_node in real-time mode with the UR5e defaults. Exits 0 when every check passes and
+Starts sim_node (UR5e defaults) in the given mode and checks it. Exits 0 when every check passes and
 prints one line per check.
 """
 
@@ -18,6 +18,7 @@ from peer_common import (
     DEPTH_IMAGE,
     JOINT_STATES,
     CameraInfo,
+    Clock,
     Float64MultiArray,
     Image,
     JointState,
@@ -62,9 +63,10 @@ def hold(wr, data, seconds, rate_hz=50.0):
 
 
 def main():
-    sim = subprocess.Popen([sys.argv[1], "--ros-args", "-p", "robot:=ur5e"])
+    mode = sys.argv[2] if len(sys.argv) > 2 else "realtime"
+    sim = subprocess.Popen([sys.argv[1], "--ros-args", "-p", "robot:=ur5e", "-p", f"mode:={mode}"])
     try:
-        run()
+        run_lockstep() if mode == "lockstep" else run()
     finally:
         sim.terminate()
         sim.wait(timeout=10)
@@ -122,6 +124,37 @@ def run():
         s3 = latest_state(states)
         check(s3.position == s2.position and all(v == 0.0 for v in s3.velocity), f"command with {label} rejected")
     print("sim_peer: all checks passed", flush=True)
+
+
+def run_lockstep():
+    """Each command advances the simulator by one control period (0.04 s) and publishes the new
+    state stamped with simulated time, which /clock carries too."""
+    dp = participant()
+    states = reader(dp, JOINT_STATES, JointState)
+    clock = reader(dp, "rt/clock", Clock)
+    commands = writer(dp, COMMANDS, Float64MultiArray)
+    js = wait_for(states, 30.0, "joint_states (idle heartbeat)")
+    check((js.header.stamp.sec, js.header.stamp.nanosec) == (0, 0), "idle: simulated time stays 0")
+    q0 = js.position[0]
+    for k in range(1, 11):
+        commands.write(Float64MultiArray(data=[1.0, 0, 0, 0, 0, 0]))
+        deadline = time.monotonic() + 5.0
+        while True:
+            got = [s for s in states.take(N=100) if stamp_ns(s.header.stamp) == 40_000_000 * k]
+            if got:
+                break
+            if time.monotonic() > deadline:
+                check(False, f"state for command {k} within 5 s")
+            time.sleep(0.001)
+    dq = got[-1].position[0] - q0
+    check(abs(dq - 0.4) < 1e-9, f"10 commands of 1 rad/s x 0.04 s turned the pan {dq:.12f} rad")
+    c = wait_for(clock, 2.0, "/clock")
+    check(stamp_ns(c.clock) == 400_000_000, f"/clock at 0.4 s: {stamp_ns(c.clock)} ns")
+    print("sim_peer: all lockstep checks passed", flush=True)
+
+
+def stamp_ns(t):
+    return t.sec * 1_000_000_000 + t.nanosec
 
 
 if __name__ == "__main__":
