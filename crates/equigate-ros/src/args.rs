@@ -257,12 +257,19 @@ fn split_rule<'a>(
 ) -> Result<(Option<&'a str>, &'a str, &'a str), ArgsError> {
     let bad = || ArgsError::BadRule { flag: flag.to_owned(), value: value.to_owned() };
     let (lhs, rhs) = value.split_once(":=").ok_or_else(bad)?;
-    // `node:from` – a single ':' before ':=' limits the rule to one node. URL-like schemes
-    // (`rostopic://`) are not supported.
-    let (node, from) = match lhs.split_once(':') {
-        Some((node, from)) if !node.is_empty() => (Some(node), from),
-        Some(_) => return Err(bad()),
-        None => (None, lhs),
+    // `node:from` – a ':' before ':=' limits the rule to one node. The `rostopic://` and
+    // `rosservice://` scheme prefixes are accepted and dropped (the rule then applies to both).
+    let strip = |s: &'a str| {
+        s.strip_prefix("rostopic://").or_else(|| s.strip_prefix("rosservice://")).unwrap_or(s)
+    };
+    let (node, from) = if lhs.starts_with("rostopic://") || lhs.starts_with("rosservice://") {
+        (None, strip(lhs))
+    } else {
+        match lhs.split_once(':') {
+            Some((node, from)) if !node.is_empty() => (Some(node), strip(from)),
+            Some(_) => return Err(bad()),
+            None => (None, lhs),
+        }
     };
     if from.is_empty() {
         return Err(bad());
@@ -462,6 +469,14 @@ mod tests {
         }
         let e = RosArgs::parse(["x", "--ros-args", "-p", "a:=[1, x]"]).unwrap_err();
         assert!(e.to_string().contains("-p a"), "{e}");
+    }
+
+    #[test]
+    fn url_scheme_prefixes() {
+        let a = parse("x --ros-args -r rostopic://foo:=bar -r sim:rosservice://~/reset:=/r");
+        assert_eq!(a.resolve_name("foo", "n", "/").unwrap(), "/bar");
+        assert_eq!(a.resolve_name("~/reset", "sim", "/").unwrap(), "/r");
+        assert_eq!(a.resolve_name("~/reset", "other", "/").unwrap(), "/other/reset");
     }
 
     #[test]

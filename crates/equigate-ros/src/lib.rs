@@ -37,6 +37,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod msg;
 pub mod params;
