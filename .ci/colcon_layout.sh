@@ -9,7 +9,7 @@ ws=${COLCON_WS:-$(mktemp -d /tmp/equigate-colcon.XXXXXX)}
 mkdir -p "$ws/src"
 ln -sfn "$repo" "$ws/src/equigate"
 cd "$ws"
-colcon build --packages-select equigate --event-handlers console_direct- 2>&1 | tail -n 5
+colcon build 2>&1 | tail -n 20
 
 prefix="$ws/install/equigate"
 missing=0
