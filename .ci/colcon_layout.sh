@@ -2,14 +2,15 @@
 # Builds equigate as an ament package with colcon (colcon-core + colcon-cargo + colcon-ros-cargo
 # from PyPI, no ROS installation needed) and checks the install space holds what `ros2 run` and
 # `ros2 launch` look for: lib/equigate/<node>, share/equigate/{launch,config,urdf,package.xml}
-# and the ament index marker.
+# and the ament index marker. The crates in crates/ are built as part of the root workspace, so only
+# the root package is selected.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 ws=${COLCON_WS:-$(mktemp -d /tmp/equigate-colcon.XXXXXX)}
 mkdir -p "$ws/src"
 ln -sfn "$repo" "$ws/src/equigate"
 cd "$ws"
-colcon build 2>&1 | tail -n 20
+colcon build --packages-select equigate 2>&1 | grep -vE "^\{" | tail -n 20
 
 prefix="$ws/install/equigate"
 missing=0
@@ -19,10 +20,19 @@ for path in \
   share/equigate/launch/sim.launch.py \
   share/equigate/config/ur5e.yaml \
   share/equigate/config/fetch.yaml \
+  share/equigate/config/tasks/ur5e_reach_obstacles.yaml \
   share/equigate/urdf/ur5e.urdf \
   share/equigate/urdf/fetch.urdf \
   share/ament_index/resource_index/packages/equigate; do
   if [ -e "$prefix/$path" ]; then echo "ok      $path"; else echo "MISSING $path"; missing=1; fi
 done
 [ -x "$prefix/lib/equigate/sim_node" ] || { echo "lib/equigate/sim_node is not executable"; missing=1; }
-exit $missing
+[ $missing = 0 ] || exit 1
+
+# The installed node finds its URDF and task file through share/equigate, from any directory.
+cd /tmp
+out=$("$repo/tests/interop/in_netns.sh" timeout -s INT 3 "$prefix/lib/equigate/sim_node" \
+  --ros-args --params-file "$prefix/share/equigate/config/fetch.yaml" 2>&1 || true)
+echo "$out" | tail -n 3
+echo "$out" | grep -q "sim_node running" || { echo "installed sim_node did not start"; exit 1; }
+echo "ok      installed sim_node starts with share/equigate/config/fetch.yaml"
