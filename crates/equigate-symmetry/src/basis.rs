@@ -26,6 +26,9 @@ use crate::{Result, SymmetryError};
 /// to the basis so far is below `RANK_TOL` times its own norm is taken as dependent.
 pub const RANK_TOL: f64 = 1e-8;
 
+/// A block-pair basis shared by every block pair of the same two kinds.
+pub type SharedBasis = Arc<Vec<DMatrix<f64>>>;
+
 /// The orthonormal basis of Hom_G between two blocks, at the blocks' place in the full matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockBasis {
@@ -35,7 +38,7 @@ pub struct BlockBasis {
     pub in_offset: usize,
     /// Orthonormal (Frobenius) basis of the block's equivariant maps, each `[out_dim, in_dim]` of
     /// the two blocks; shared between block pairs of the same kinds.
-    pub basis: Arc<Vec<DMatrix<f64>>>,
+    pub basis: SharedBasis,
 }
 
 /// An orthonormal basis {B_k} of Hom_G(ρ_in, ρ_out) (Frobenius inner product), kept block-sparse.
@@ -222,7 +225,7 @@ pub fn equivariant_basis(
     rho_out: &Representation,
 ) -> Result<EquivariantBasis> {
     let group = check_same_group(rho_in, rho_out)?;
-    let mut cache: Vec<(&Block, &Block, Arc<Vec<DMatrix<f64>>>)> = Vec::new();
+    let mut cache: Vec<(&Block, &Block, SharedBasis)> = Vec::new();
     let mut blocks = Vec::new();
     let mut len = 0;
     let in_offsets = rho_in.block_offsets();

@@ -26,6 +26,27 @@
 //! [`group`]: [`Group`] and [`Element`]. [`rep`]: [`Representation`], its [`Block`]s and the
 //! observation-layout constructor ([`FieldKind`]). [`basis`]: equivariant bases, bias spaces,
 //! explicit forms and the character-theory dimension [`hom_dim`].
+//!
+//! # Example
+//! The UR5e observation under C_4 and an invariant linear map from it to the 6 joint velocities:
+//! ```
+//! use equigate_symmetry::{equivariant_basis, DVector, FieldKind::*, Group, Representation};
+//!
+//! let c4 = Group::cyclic(4)?;
+//! let layout = [(Rotation2, 2), (Invariant, 11), (Rotation2, 2), (Invariant, 1),
+//!               (Rotation2, 2), (Invariant, 1), (Rotation2, 2), (Invariant, 1)];
+//! let obs = Representation::from_layout(&c4, &layout)?; // dim 22
+//! let act = Representation::from_layout(&c4, &[(Invariant, 6)])?;
+//! let basis = equivariant_basis(&obs, &act)?;
+//! assert_eq!(basis.len(), 14 * 6); // only the 14 invariant inputs reach an invariant output
+//! let w = basis.combine(&vec![0.1; basis.len()])?; // [6, 22]
+//! let g = c4.generators()[0];
+//! let x: Vec<f64> = (0..22).map(|i| i as f64).collect();
+//! let wx = &w * DVector::from_vec(x.clone());
+//! let wgx = &w * DVector::from_vec(obs.act(g, &x)?);
+//! assert!((wx - wgx).amax() < 1e-12);
+//! # Ok::<(), equigate_symmetry::SymmetryError>(())
+//! ```
 
 pub mod basis;
 pub mod group;
@@ -34,9 +55,11 @@ pub mod rep;
 pub use basis::{
     bias_basis, broadcast_basis, equivariant_basis, hom_dim, mean_basis, regular_shared_basis,
     regular_to_standard_basis, regular_weight, reynolds, standard_to_regular_basis, BlockBasis,
-    EquivariantBasis, RANK_TOL,
+    EquivariantBasis, SharedBasis, RANK_TOL,
 };
 pub use group::{Element, Group, GroupKind};
+/// The matrix types of the API, re-exported so that users need not pin the same nalgebra.
+pub use nalgebra::{DMatrix, DVector};
 pub use rep::{Block, FieldKind, PermutationRep, Representation};
 
 /// Errors of this crate.

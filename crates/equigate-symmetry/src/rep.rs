@@ -162,7 +162,7 @@ fn sign_of(group: &Group, g: Element) -> f64 {
 /// (cos, sin) of 2πk/n, exact at multiples of π/4.
 fn cos_sin(group: &Group, g: Element) -> (f64, f64) {
     let n = group.n();
-    if (8 * g.k) % n == 0 {
+    if (8 * g.k).is_multiple_of(n) {
         let h = FRAC_1_SQRT_2;
         return [
             (1.0, 0.0),
@@ -345,6 +345,14 @@ impl Representation {
         m
     }
 
+    /// ρ(g) for every g, in [`Group::elements`] order.
+    ///
+    /// # Shapes
+    /// `|G|` matrices `[dim, dim]`.
+    pub fn matrices(&self) -> Vec<DMatrix<f64>> {
+        self.group.elements().into_iter().map(|g| self.matrix(g)).collect()
+    }
+
     /// ρ(g) x, block by block without building the matrix. Errors if `x` has the wrong length.
     ///
     /// # Shapes
@@ -420,10 +428,13 @@ mod tests {
             for (name, rho) in kinds {
                 let e = rho.matrix(group.identity());
                 assert!(max_abs(&(e - DMatrix::identity(rho.dim(), rho.dim()))) == 0.0);
+                let mats = rho.matrices();
                 for g in group.elements() {
-                    let rg = rho.matrix(g);
+                    let rg = &mats[group.index_of(g)];
+                    assert_eq!(rg, &rho.matrix(g));
                     for h in group.elements() {
-                        let err = max_abs(&(&rg * rho.matrix(h) - rho.matrix(group.compose(g, h))));
+                        let gh = group.index_of(group.compose(g, h));
+                        let err = max_abs(&(rg * &mats[group.index_of(h)] - &mats[gh]));
                         assert!(err <= 1e-12, "{group} {name}: rho({g}) rho({h}) off by {err}");
                     }
                     // Orthogonal, so ρ(g⁻¹) = ρ(g)ᵀ.
