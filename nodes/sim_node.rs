@@ -72,7 +72,7 @@ fn run() -> Result<()> {
         (Every::hz(cfg.joint_states_rate_hz), Every::hz(cfg.camera_rate_hz));
     let (mut goal_due, mut diag_due) =
         (Every::hz(cfg.goal_rate_hz), Every::hz(cfg.diagnostics_rate_hz));
-    let mut warn_due = Every::hz(1.0);
+    let (mut warn_due, mut status_due) = (Every::hz(1.0), Every::hz(0.2));
     let start = Instant::now();
     let mut fresh = false;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -131,6 +131,9 @@ fn run() -> Result<()> {
         }
         if diag_due.due(wall) {
             publish(&t.diagnostics, sim.diagnostics(stamp, fresh));
+        }
+        if status_due.due(wall) {
+            tracing::info!("{}", sim.status_line(fresh));
         }
         let idle = match cfg.mode {
             SimMode::Realtime => {

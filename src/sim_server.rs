@@ -322,6 +322,19 @@ impl SimServer {
         convert::point_stamped(stamp, &self.config.base_frame, &self.env.goal())
     }
 
+    /// A one-line summary for the log: simulated time, distance to the goal, command counters.
+    pub fn status_line(&self, fresh: bool) -> String {
+        let s = self.gate.stats();
+        format!(
+            "t = {:.1} s, end effector {:.3} m from the goal, commands: {} accepted, {} rejected, {}",
+            self.sim_time(),
+            (self.env.goal() - self.env.ee()).norm(),
+            s.accepted,
+            s.rejected_length + s.rejected_not_finite,
+            if fresh { "streaming" } else { "none fresh (zero velocity)" },
+        )
+    }
+
     /// One status with the command counters; WARN while commands are being rejected or stale.
     pub fn diagnostics(&self, stamp: Time, fresh: bool) -> DiagnosticArray {
         let s = self.gate.stats();

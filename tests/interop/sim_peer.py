@@ -17,6 +17,7 @@ from peer_common import (
     COMMANDS,
     DEPTH_IMAGE,
     JOINT_STATES,
+    JOINTS,
     CameraInfo,
     Clock,
     Float64MultiArray,
@@ -29,8 +30,7 @@ from peer_common import (
     writer,
 )
 
-UR5E = ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint",
-        "wrist_1_joint", "wrist_2_joint", "wrist_3_joint"]
+UR5E = JOINTS  # the UR5e joints in ur_robot_driver's controller order
 FX_64 = 32.0 / math.tan(math.radians(30.0))  # (W/2) / tan(FOV/2), REP 104 pinhole
 
 
