@@ -1,2 +1,4 @@
 //! Learning core of equigate: equivariant layers and networks, the SAC family with PE-SAC, and the
 //! replay buffer. Generic over the burn backend; only binaries pick one. No ROS types here.
+
+pub mod layers;
