@@ -2,3 +2,4 @@
 //! replay buffer. Generic over the burn backend; only binaries pick one. No ROS types here.
 
 pub mod layers;
+pub mod nets;

@@ -1,0 +1,1010 @@
+//! Networks of the SAC family and PE-SAC: twin critics, tanh-Gaussian actors, one-step predictors
+//! and gates, each with its own trunk (`reference/algorithms.md` §1: "critic, actor, predictors and
+//! gate each have their own trunk").
+//!
+//! | network | equivariant (`Equi*`) | standard (`Mlp*`) |
+//! |---|---|---|
+//! | twin critic Q | ρ_s ⊕ ρ_a → regular hidden → trivial, ×2 | MLP, ×2 |
+//! | actor π (mean, log-std) | ρ_s → regular hidden → ρ_a ⊕ ρ_logstd | MLP |
+//! | predictor P̂ (Δs, r̂) | ρ_s ⊕ ρ_a → regular hidden → ρ_s ⊕ trivial | MLP |
+//! | gates p_ω(s,a), p_ζ(s) | — | MLP + sigmoid |
+//!
+//! # Sources
+//! §1.1 (the networks of one PE-SAC update), §1.2 (widths), §2.1/§2.2 (relaxed and RPP trunks for
+//! the Approx-SAC and RPP-SAC baselines), §6 (exactness); the actor's tanh-Gaussian and log-std
+//! range follow CleanRL's `sac_continuous_action.py`.
+//!
+//! # What differs
+//! The PE-SAC paper uses EMLP trunks with a mixed middle representation (§1.2, e.g. `136T0+30T1`
+//! for Z4). Here the hidden features are copies of the regular representation of G, on which a
+//! pointwise ReLU is exact, so no gated nonlinearity is needed inside the trunk (the trunk still
+//! applies [`GatedActivation`], which is plain ReLU on regular features).
+
+use std::f64::consts::{LN_2, TAU};
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::activation::{sigmoid, softplus};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+use equigate_symmetry::{Block, Group, Representation};
+use rand::Rng;
+
+use crate::layers::{
+    index_tensor, EquivariantLinear, GatedActivation, LayerError, Mlp, RelaxedRegularLinear,
+    RppConfig, RppLinear,
+};
+
+/// Which kind of equivariant trunk.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum EquiKind {
+    /// Exact: every layer an [`EquivariantLinear`] (Equi-SAC, PE-SAC's equivariant branch).
+    Exact,
+    /// Approximate (Approx-SAC, §2.1): an exact embedding ρ_in → regular, relaxed regular layers,
+    /// an exact regular → ρ_out layer.
+    Relaxed,
+    /// Residual pathway prior (RPP-SAC, §2.2): every layer an [`RppLinear`].
+    Rpp,
+}
+
+/// Widths of the plain MLPs (critics, actors, predictors, gates).
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Hidden widths (default: `[256, 256]`, the 2×256 of SAC and of RPP's jax-rl defaults, §1.2).
+    #[config(default = "vec![256, 256]")]
+    pub hidden: Vec<usize>,
+}
+
+/// Shape of the equivariant trunks.
+#[derive(Config, Debug)]
+pub struct EquiConfig {
+    /// Width of each hidden layer in features (default: `256`). It is rounded up to whole copies
+    /// of the regular representation: 64 copies for C_4, 32 for C_8. 256 dims match the 2×256
+    /// MLPs (§1.2 asks for an EMLP middle representation of about 256 dims), so an equivariant
+    /// network costs the same dense FLOPs as its standard twin and has |G|× fewer parameters.
+    #[config(default = 256)]
+    pub hidden_dim: usize,
+    /// Number of hidden layers (default: `2`, as the MLPs).
+    #[config(default = 2)]
+    pub hidden_layers: usize,
+    /// Exact, relaxed or RPP layers (default: `Exact`).
+    #[config(default = "EquiKind::Exact")]
+    pub kind: EquiKind,
+    /// Relaxed kernels L of [`RelaxedRegularLinear`] (default: `1`, Park et al.'s choice, §2.1).
+    #[config(default = 1)]
+    pub relaxed_kernels: usize,
+    /// Priors of the RPP layers (default: [`RppConfig`]'s defaults; RPP uses 0/0 in critics).
+    #[config(default = "RppConfig::new()")]
+    pub rpp: RppConfig,
+}
+
+impl EquiConfig {
+    /// The hidden representation: ⌈hidden_dim / |G|⌉ copies of the regular representation.
+    /// Errors if `hidden_dim` is 0.
+    pub fn hidden_representation(&self, group: &Group) -> Result<Representation, LayerError> {
+        if self.hidden_dim == 0 {
+            return Err(LayerError::TooSmall { what: "hidden_dim", min: 1, got: 0 });
+        }
+        Ok(Representation::regular(group).repeat(self.hidden_dim.div_ceil(group.order())))
+    }
+}
+
+/// The actor's log-std range.
+///
+/// log σ = min + ½(max − min)(tanh(raw) + 1), CleanRL's smooth squashing into [min, max], which
+/// keeps a gradient everywhere (a hard clamp has none outside the range).
+#[derive(Config, Debug)]
+pub struct ActorConfig {
+    /// Lowest log σ (default: `-5.0`, CleanRL's; σ ≥ 6.7e-3 keeps log π finite in f32, while
+    /// SB3's −20 allows σ ≈ 2e-9, far below any useful joint-velocity resolution).
+    #[config(default = -5.0)]
+    pub log_std_min: f64,
+    /// Highest log σ (default: `2.0`, as CleanRL and SB3).
+    #[config(default = 2.0)]
+    pub log_std_max: f64,
+}
+
+/// All network hyperparameters, with their defaults, in one place (saved beside checkpoints).
+#[derive(Config, Debug)]
+pub struct NetsConfig {
+    /// Plain MLPs: Q_N, π_N, P̂_N, p_ω, p_ζ (default: 2×256).
+    #[config(default = "MlpConfig::new()")]
+    pub mlp: MlpConfig,
+    /// Equivariant trunks: Q_E, π_E, P̂_E (default: 2 × 256 regular features, exact).
+    #[config(default = "EquiConfig::new()")]
+    pub equi: EquiConfig,
+    /// Actor log-std range (default: [−5, 2]).
+    #[config(default = "ActorConfig::new()")]
+    pub actor: ActorConfig,
+}
+
+/// One layer of an [`EquiTrunk`].
+#[derive(Module, Debug)]
+pub enum EquiLayer<B: Backend> {
+    /// Exact equivariant linear.
+    Exact(EquivariantLinear<B>),
+    /// Relaxed regular layer.
+    Relaxed(RelaxedRegularLinear<B>),
+    /// RPP layer.
+    Rpp(RppLinear<B>),
+    /// A built (frozen) weight of one of the others, see [`EquiTrunk::frozen`].
+    Dense(Linear<B>),
+}
+
+impl<B: Backend> EquiLayer<B> {
+    /// The transposed weight `[d_in, d_out]` and bias `[d_out]`.
+    fn weight_bias(&self) -> (Tensor<B, 2>, Option<Tensor<B, 1>>) {
+        match self {
+            EquiLayer::Exact(l) => (l.weight(), l.bias()),
+            EquiLayer::Relaxed(l) => (l.weight(), Some(l.bias())),
+            EquiLayer::Rpp(l) => (l.weight(), Some(l.bias())),
+            EquiLayer::Dense(l) => (l.weight.val(), l.bias.as_ref().map(Param::val)),
+        }
+    }
+
+    /// Apply the layer.
+    ///
+    /// # Shapes
+    /// `[batch, d_in] -> [batch, d_out]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            EquiLayer::Exact(l) => l.forward(x),
+            EquiLayer::Relaxed(l) => l.forward(x),
+            EquiLayer::Rpp(l) => l.forward(x),
+            EquiLayer::Dense(l) => l.forward(x),
+        }
+    }
+
+    /// The RPP prior of this layer, `None` for the other kinds.
+    ///
+    /// # Shapes
+    /// `[1]`.
+    pub fn prior(&self) -> Option<Tensor<B, 1>> {
+        match self {
+            EquiLayer::Rpp(l) => Some(l.prior()),
+            _ => None,
+        }
+    }
+}
+
+/// An equivariant trunk ρ_in → hidden (regular copies) → ρ_out with [`GatedActivation`]s between
+/// layers and none after the last.
+///
+/// # Shapes
+/// `[batch, dim ρ_in] -> [batch, dim ρ_out]`.
+#[derive(Module, Debug)]
+pub struct EquiTrunk<B: Backend> {
+    /// The layers, input first (`hidden_layers + 1` of them).
+    pub layers: Vec<EquiLayer<B>>,
+    /// The nonlinearity after each layer but the last.
+    acts: Vec<GatedActivation<B>>,
+}
+
+impl<B: Backend> EquiTrunk<B> {
+    /// A trunk ρ_in → ρ_out shaped by `config`. Errors if the groups differ, a size is 0, or some
+    /// layer has no equivariant map (e.g. ρ_out has invariant outputs but ρ_in only ρ1 fields).
+    pub fn new(
+        config: &EquiConfig,
+        rho_in: &Representation,
+        rho_out: &Representation,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        if config.hidden_layers == 0 {
+            return Err(LayerError::TooSmall { what: "hidden_layers", min: 1, got: 0 });
+        }
+        let group = rho_in.group();
+        let hidden = config.hidden_representation(group)?;
+        let copies = hidden.dim() / group.order();
+        let pre_act = GatedActivation::<B>::input_representation(&hidden);
+        let mut layers = Vec::with_capacity(config.hidden_layers + 1);
+        let mut acts = Vec::with_capacity(config.hidden_layers);
+        let mut rho = rho_in.clone();
+        for i in 0..=config.hidden_layers {
+            let last = i == config.hidden_layers;
+            let out = if last { rho_out } else { &pre_act };
+            let layer = match config.kind {
+                EquiKind::Exact => {
+                    EquiLayer::Exact(EquivariantLinear::new(&rho, out, rng, device)?)
+                }
+                EquiKind::Rpp => {
+                    EquiLayer::Rpp(RppLinear::new(&rho, out, &config.rpp, rng, device)?)
+                }
+                // The relaxed layers sit between regular representations; the embedding and the
+                // output layer are exact (§2.1, state-vector version).
+                EquiKind::Relaxed if i == 0 || last => {
+                    EquiLayer::Exact(EquivariantLinear::new(&rho, out, rng, device)?)
+                }
+                EquiKind::Relaxed => EquiLayer::Relaxed(RelaxedRegularLinear::new(
+                    group,
+                    copies,
+                    copies,
+                    config.relaxed_kernels,
+                    rng,
+                    device,
+                )?),
+            };
+            layers.push(layer);
+            if !last {
+                acts.push(GatedActivation::new(&hidden, device));
+                rho = hidden.clone();
+            }
+        }
+        Ok(EquiTrunk { layers, acts })
+    }
+
+    /// Apply the trunk.
+    ///
+    /// # Shapes
+    /// `x: [batch, dim ρ_in]` -> `[batch, dim ρ_out]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let mut x = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if let Some(act) = self.acts.get(i) {
+                x = act.forward(x);
+            }
+        }
+        x
+    }
+
+    /// Σ of the RPP priors of the layers, `None` if no layer is RPP.
+    ///
+    /// # Shapes
+    /// `[1]`.
+    pub fn prior(&self) -> Option<Tensor<B, 1>> {
+        self.layers.iter().filter_map(EquiLayer::prior).reduce(|a, b| a + b)
+    }
+
+    /// A copy whose layers hold their built weights as plain dense `Linear`s: the same function,
+    /// without rebuilding W = Σ β_k B_k on every call (burn.md: that costs ~26%). Meant for
+    /// acting and evaluation on no-grad copies (`module.valid().frozen()`), rebuilt once per
+    /// update; its parameters are new leaves, not tied to the original's, and its record differs
+    /// (do not checkpoint it).
+    pub fn frozen(&self) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let (w, b) = layer.weight_bias();
+                EquiLayer::Dense(Linear {
+                    weight: Param::from_tensor(w.detach()),
+                    bias: b.map(|b| Param::from_tensor(b.detach())),
+                })
+            })
+            .collect();
+        EquiTrunk { layers, acts: self.acts.clone() }
+    }
+}
+
+/// Concatenate observation and action features.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, obs_dim + act_dim]`.
+fn cat_obs_act<B: Backend>(obs: Tensor<B, 2>, act: Tensor<B, 2>) -> Tensor<B, 2> {
+    Tensor::cat(vec![obs, act], 1)
+}
+
+/// The invariant twin critic Q_E^{1,2}: two trunks ρ_s ⊕ ρ_a → regular hidden → trivial.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 2]` (column j is Q^{j+1}).
+#[derive(Module, Debug)]
+pub struct EquiCritic<B: Backend> {
+    /// Q^1.
+    pub q1: EquiTrunk<B>,
+    /// Q^2.
+    pub q2: EquiTrunk<B>,
+}
+
+impl<B: Backend> EquiCritic<B> {
+    /// Twin invariant critics for observation representation `obs` and action representation
+    /// `act`. Errors as [`EquiTrunk::new`].
+    pub fn new(
+        config: &EquiConfig,
+        obs: &Representation,
+        act: &Representation,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        let rho_in = obs.oplus(act)?;
+        let trivial = Representation::trivial(obs.group());
+        Ok(EquiCritic {
+            q1: EquiTrunk::new(config, &rho_in, &trivial, rng, device)?,
+            q2: EquiTrunk::new(config, &rho_in, &trivial, rng, device)?,
+        })
+    }
+
+    /// Q^1(s, a), Q^2(s, a).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 2]`.
+    pub fn forward(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> Tensor<B, 2> {
+        let x = cat_obs_act(obs, act);
+        Tensor::cat(vec![self.q1.forward(x.clone()), self.q2.forward(x)], 1)
+    }
+
+    /// Σ of the RPP priors, `None` unless the trunks are RPP.
+    ///
+    /// # Shapes
+    /// `[1]`.
+    pub fn prior(&self) -> Option<Tensor<B, 1>> {
+        [self.q1.prior(), self.q2.prior()].into_iter().flatten().reduce(|a, b| a + b)
+    }
+
+    /// A dense copy for acting/evaluation (see [`EquiTrunk::frozen`]).
+    pub fn frozen(&self) -> Self {
+        EquiCritic { q1: self.q1.frozen(), q2: self.q2.frozen() }
+    }
+}
+
+/// The standard twin critic Q_N^{1,2}: two MLPs (obs ⊕ act) → 1.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 2]`.
+#[derive(Module, Debug)]
+pub struct MlpCritic<B: Backend> {
+    /// Q^1.
+    pub q1: Mlp<B>,
+    /// Q^2.
+    pub q2: Mlp<B>,
+}
+
+impl<B: Backend> MlpCritic<B> {
+    /// Twin MLP critics. Errors if a width is 0.
+    pub fn new(
+        config: &MlpConfig,
+        obs_dim: usize,
+        act_dim: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        Ok(MlpCritic {
+            q1: Mlp::new(obs_dim + act_dim, &config.hidden, 1, rng, device)?,
+            q2: Mlp::new(obs_dim + act_dim, &config.hidden, 1, rng, device)?,
+        })
+    }
+
+    /// Q^1(s, a), Q^2(s, a).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 2]`.
+    pub fn forward(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> Tensor<B, 2> {
+        let x = cat_obs_act(obs, act);
+        Tensor::cat(vec![self.q1.forward(x.clone()), self.q2.forward(x)], 1)
+    }
+}
+
+/// log σ = min + ½(max − min)(tanh(raw) + 1) (see [`ActorConfig`]).
+fn squash_log_std<B: Backend>(raw: Tensor<B, 2>, min: f64, max: f64) -> Tensor<B, 2> {
+    raw.tanh().add_scalar(1.0).mul_scalar(0.5 * (max - min)).add_scalar(min)
+}
+
+fn check_range(config: &ActorConfig) -> Result<(), LayerError> {
+    if config.log_std_min < config.log_std_max {
+        Ok(())
+    } else {
+        Err(LayerError::BadRange {
+            what: "log_std_min/log_std_max",
+            min: config.log_std_min,
+            max: config.log_std_max,
+        })
+    }
+}
+
+/// A reparameterised sample of the tanh-squashed Gaussian and its log-likelihood:
+/// u = μ + σ ε, a = tanh u, log π(a|s) = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − tanh² u_i)], with
+/// log(1 − tanh² u) = 2(log 2 − u − softplus(−2u)) (stable for large |u|).
+///
+/// # Shapes
+/// `mean, log_std, eps: [batch, act_dim]` -> (`action: [batch, act_dim]` in (−1, 1),
+/// `log_prob: [batch, 1]` in nats).
+pub fn tanh_gaussian<B: Backend>(
+    mean: Tensor<B, 2>,
+    log_std: Tensor<B, 2>,
+    eps: Tensor<B, 2>,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let u = mean + log_std.clone().exp() * eps.clone();
+    let action = u.clone().tanh();
+    let gauss = (eps.square().mul_scalar(-0.5) - log_std).sub_scalar(0.5 * TAU.ln());
+    let log_det =
+        (u.clone().neg() - softplus(u.mul_scalar(-2.0), 1.0)).add_scalar(LN_2).mul_scalar(2.0);
+    (action, (gauss - log_det).sum_dim(1))
+}
+
+/// The representation of the compact log-std output of an equivariant actor and the index that
+/// expands it to one log-std per action coordinate. Per action block: trivial and sign → one
+/// invariant scalar; ρ1 → one invariant scalar shared by the pair (σ_x = σ_y, §1.1 "Exactness
+/// caveats"); regular and permutation → the same representation (log-stds permuted with the
+/// action).
+fn log_std_layout(act: &Representation) -> Result<(Representation, Vec<usize>), LayerError> {
+    let group = act.group();
+    let mut parts = Vec::new();
+    let mut expand = Vec::with_capacity(act.dim());
+    let mut compact = 0;
+    for block in act.blocks() {
+        match block {
+            Block::Trivial | Block::Sign | Block::Standard => {
+                parts.push(Representation::trivial(group));
+                expand.extend(std::iter::repeat_n(compact, block.dim(group)));
+                compact += 1;
+            }
+            Block::Regular => {
+                parts.push(Representation::regular(group));
+                expand.extend(compact..compact + group.order());
+                compact += group.order();
+            }
+            Block::Permutation(p) => {
+                parts
+                    .push(Representation::permutation(group, p.degree(), |g| p.sigma(g).to_vec())?);
+                expand.extend(compact..compact + p.degree());
+                compact += p.degree();
+            }
+        }
+    }
+    Ok((Representation::direct_sum(&parts)?, expand))
+}
+
+/// The equivariant tanh-Gaussian actor π_E: a trunk ρ_s → regular hidden → ρ_a ⊕ ρ_logstd.
+///
+/// The mean is equivariant, μ(gs) = ρ_a(g)μ(s); the log-std is invariant on trivial, sign and ρ1
+/// action blocks (tied across each ρ1 pair) and permuted on regular/permutation blocks. For the
+/// UR5e's joint velocities ρ_a is trivial, so the whole actor is invariant. tanh commutes with
+/// ρ_a(g) only for signed permutations (C_4, D_4, not C_8's 45° turns, §1.1).
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]` -> (`mean: [batch, act_dim]` pre-tanh, `log_std: [batch, act_dim]`).
+#[derive(Module, Debug)]
+pub struct EquiActor<B: Backend> {
+    /// The trunk, output `[mean (act_dim), compact log-std]`.
+    pub trunk: EquiTrunk<B>,
+    /// Compact log-std column of each action coordinate, `[act_dim]`.
+    log_std_expand: Tensor<B, 1, Int>,
+    act_dim: usize,
+    log_std_dim: usize,
+    log_std_min: f64,
+    log_std_max: f64,
+}
+
+impl<B: Backend> EquiActor<B> {
+    /// An equivariant actor. Errors as [`EquiTrunk::new`] or if the log-std range is empty.
+    pub fn new(
+        config: &EquiConfig,
+        actor: &ActorConfig,
+        obs: &Representation,
+        act: &Representation,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        check_range(actor)?;
+        let (log_std_rep, expand) = log_std_layout(act)?;
+        let rho_out = act.oplus(&log_std_rep)?;
+        Ok(EquiActor {
+            trunk: EquiTrunk::new(config, obs, &rho_out, rng, device)?,
+            log_std_expand: index_tensor(&expand, device),
+            act_dim: act.dim(),
+            log_std_dim: log_std_rep.dim(),
+            log_std_min: actor.log_std_min,
+            log_std_max: actor.log_std_max,
+        })
+    }
+
+    /// Mean (pre-tanh) and log-std of the Gaussian.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> (`[batch, act_dim]`, `[batch, act_dim]`).
+    pub fn forward(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let y = self.trunk.forward(obs); // [batch, act_dim + log_std_dim]
+        let mean = y.clone().narrow(1, 0, self.act_dim);
+        let raw =
+            y.narrow(1, self.act_dim, self.log_std_dim).select(1, self.log_std_expand.clone());
+        (mean, squash_log_std(raw, self.log_std_min, self.log_std_max))
+    }
+
+    /// A dense copy for acting/evaluation (see [`EquiTrunk::frozen`]).
+    pub fn frozen(&self) -> Self {
+        EquiActor { trunk: self.trunk.frozen(), ..self.clone() }
+    }
+}
+
+/// The standard tanh-Gaussian actor π_N: an MLP obs → (mean, raw log-std).
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]` -> (`mean: [batch, act_dim]` pre-tanh, `log_std: [batch, act_dim]`).
+#[derive(Module, Debug)]
+pub struct MlpActor<B: Backend> {
+    /// The MLP, output `[mean (act_dim), raw log-std (act_dim)]`.
+    pub mlp: Mlp<B>,
+    act_dim: usize,
+    log_std_min: f64,
+    log_std_max: f64,
+}
+
+impl<B: Backend> MlpActor<B> {
+    /// An MLP actor. Errors if a width is 0 or the log-std range is empty.
+    pub fn new(
+        config: &MlpConfig,
+        actor: &ActorConfig,
+        obs_dim: usize,
+        act_dim: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        check_range(actor)?;
+        Ok(MlpActor {
+            mlp: Mlp::new(obs_dim, &config.hidden, 2 * act_dim, rng, device)?,
+            act_dim,
+            log_std_min: actor.log_std_min,
+            log_std_max: actor.log_std_max,
+        })
+    }
+
+    /// Mean (pre-tanh) and log-std of the Gaussian.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> (`[batch, act_dim]`, `[batch, act_dim]`).
+    pub fn forward(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let y = self.mlp.forward(obs);
+        let mean = y.clone().narrow(1, 0, self.act_dim);
+        let raw = y.narrow(1, self.act_dim, self.act_dim);
+        (mean, squash_log_std(raw, self.log_std_min, self.log_std_max))
+    }
+}
+
+/// The equivariant one-step predictor P̂_E: a trunk ρ_s ⊕ ρ_a → regular hidden → ρ_s ⊕ trivial,
+/// whose outputs are the (normalised) state change and the invariant reward head.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> (`delta_s: [batch, obs_dim]`,
+/// `reward: [batch, 1]`).
+#[derive(Module, Debug)]
+pub struct EquiPredictor<B: Backend> {
+    /// The trunk, output `[delta_s (obs_dim), reward (1)]`.
+    pub trunk: EquiTrunk<B>,
+    obs_dim: usize,
+}
+
+impl<B: Backend> EquiPredictor<B> {
+    /// An equivariant predictor. Errors as [`EquiTrunk::new`].
+    pub fn new(
+        config: &EquiConfig,
+        obs: &Representation,
+        act: &Representation,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        let rho_in = obs.oplus(act)?;
+        let rho_out = obs.oplus(&Representation::trivial(obs.group()))?;
+        Ok(EquiPredictor {
+            trunk: EquiTrunk::new(config, &rho_in, &rho_out, rng, device)?,
+            obs_dim: obs.dim(),
+        })
+    }
+
+    /// Predicted Δs and reward.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> (`[batch, obs_dim]`, `[batch, 1]`).
+    pub fn forward(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let y = self.trunk.forward(cat_obs_act(obs, act));
+        (y.clone().narrow(1, 0, self.obs_dim), y.narrow(1, self.obs_dim, 1))
+    }
+}
+
+/// The standard one-step predictor P̂_N: an MLP (obs ⊕ act) → (Δs, reward).
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> (`delta_s: [batch, obs_dim]`,
+/// `reward: [batch, 1]`).
+#[derive(Module, Debug)]
+pub struct MlpPredictor<B: Backend> {
+    /// The MLP, output `[delta_s (obs_dim), reward (1)]`.
+    pub mlp: Mlp<B>,
+    obs_dim: usize,
+}
+
+impl<B: Backend> MlpPredictor<B> {
+    /// An MLP predictor. Errors if a width is 0.
+    pub fn new(
+        config: &MlpConfig,
+        obs_dim: usize,
+        act_dim: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        Ok(MlpPredictor {
+            mlp: Mlp::new(obs_dim + act_dim, &config.hidden, obs_dim + 1, rng, device)?,
+            obs_dim,
+        })
+    }
+
+    /// Predicted Δs and reward.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> (`[batch, obs_dim]`, `[batch, 1]`).
+    pub fn forward(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let y = self.mlp.forward(cat_obs_act(obs, act));
+        (y.clone().narrow(1, 0, self.obs_dim), y.narrow(1, self.obs_dim, 1))
+    }
+}
+
+/// The state-action gate p_ω(s, a) = σ(MLP(s ⊕ a)) = Pr(λ = 1 | s, a).
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 1]`.
+#[derive(Module, Debug)]
+pub struct ActionGate<B: Backend> {
+    /// The MLP, output the logit.
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> ActionGate<B> {
+    /// A state-action gate. Errors if a width is 0.
+    pub fn new(
+        config: &MlpConfig,
+        obs_dim: usize,
+        act_dim: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        Ok(ActionGate { mlp: Mlp::new(obs_dim + act_dim, &config.hidden, 1, rng, device)? })
+    }
+
+    /// The logit (for a stable BCE loss).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 1]`.
+    pub fn logits(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.mlp.forward(cat_obs_act(obs, act))
+    }
+
+    /// The probability p_ω(s, a) in (0, 1).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]`, `act: [batch, act_dim]` -> `[batch, 1]`.
+    pub fn forward(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> Tensor<B, 2> {
+        sigmoid(self.logits(obs, act))
+    }
+}
+
+/// The state gate p_ζ(s) = σ(MLP(s)), trained towards max_a p_ω(s, a).
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+#[derive(Module, Debug)]
+pub struct StateGate<B: Backend> {
+    /// The MLP, output the logit.
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> StateGate<B> {
+    /// A state gate. Errors if a width is 0.
+    pub fn new(
+        config: &MlpConfig,
+        obs_dim: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        Ok(StateGate { mlp: Mlp::new(obs_dim, &config.hidden, 1, rng, device)? })
+    }
+
+    /// The logit.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+    pub fn logits(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.mlp.forward(obs)
+    }
+
+    /// The probability p_ζ(s) in (0, 1).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+    pub fn forward(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        sigmoid(self.logits(obs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::AutodiffModule;
+    use equigate_symmetry::FieldKind;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::layers::test_util::*;
+
+    const TOL: f64 = 1e-4;
+
+    fn kinds() -> [EquiConfig; 3] {
+        [
+            EquiConfig::new(),
+            EquiConfig::new().with_kind(EquiKind::Relaxed),
+            EquiConfig::new().with_kind(EquiKind::Rpp),
+        ]
+    }
+
+    /// Zero the basic paths of every RPP layer (then an RPP trunk is exactly equivariant).
+    fn zero_basic(trunk: &mut EquiTrunk<TB>) {
+        for layer in &mut trunk.layers {
+            if let EquiLayer::Rpp(l) = layer {
+                l.basic_weight = Param::from_tensor(l.basic_weight.val().zeros_like());
+                l.basic_bias = Param::from_tensor(l.basic_bias.val().zeros_like());
+            }
+        }
+    }
+
+    /// Split rows of ρ_s ⊕ ρ_a inputs into the two tensors.
+    fn split(x: Tensor<TB, 2>, obs_dim: usize) -> (Tensor<TB, 2>, Tensor<TB, 2>) {
+        let d = x.dims()[1];
+        (x.clone().narrow(1, 0, obs_dim), x.narrow(1, obs_dim, d - obs_dim))
+    }
+
+    #[test]
+    fn critic_is_invariant_for_every_kind_c4_c8() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let dev = Default::default();
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+            let rho_in = obs.oplus(&act).unwrap();
+            let out = Representation::trivial(&g).repeat(2);
+            for cfg in kinds() {
+                let mut critic = EquiCritic::<TB>::new(&cfg, &obs, &act, &mut rng, &dev).unwrap();
+                zero_basic(&mut critic.q1);
+                zero_basic(&mut critic.q2);
+                assert_eq!(critic.q1.layers.len(), 3);
+                let f = |x| {
+                    let (s, a) = split(x, 22);
+                    critic.forward(s, a)
+                };
+                let err = equivariance_error(&rho_in, &out, f, &mut rng);
+                assert!(err < TOL, "C{n} {:?} critic: {err}", cfg.kind);
+                // The frozen copy computes the same function.
+                let frozen = critic.frozen();
+                let x = tensor(&random_rows(&mut rng, 4, 28), 28);
+                let (s, a) = split(x, 22);
+                let (y, yf) =
+                    (values(critic.forward(s.clone(), a.clone())), values(frozen.forward(s, a)));
+                assert!(rel_err(&yf, &y) < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn rpp_critic_is_not_exact_with_its_basic_path() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let g = Group::cyclic(4).unwrap();
+        let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+        let cfg = EquiConfig::new().with_kind(EquiKind::Rpp).with_hidden_dim(32);
+        let mut critic =
+            EquiCritic::<TB>::new(&cfg, &obs, &act, &mut rng, &Default::default()).unwrap();
+        for layer in critic.q1.layers.iter_mut().chain(critic.q2.layers.iter_mut()) {
+            if let EquiLayer::Rpp(l) = layer {
+                l.basic_weight = Param::from_tensor(l.basic_weight.val().mul_scalar(1000.0));
+            }
+        }
+        let rho_in = obs.oplus(&act).unwrap();
+        let out = Representation::trivial(&g).repeat(2);
+        let err = equivariance_error(
+            &rho_in,
+            &out,
+            |x| {
+                let (s, a) = split(x, 22);
+                critic.forward(s, a)
+            },
+            &mut rng,
+        );
+        assert!(err > 1e-3, "{err}");
+    }
+
+    #[test]
+    fn actor_is_invariant_for_joint_actions_c4_c8() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let dev = Default::default();
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+            let out = Representation::trivial(&g).repeat(12);
+            for cfg in kinds() {
+                let mut actor =
+                    EquiActor::<TB>::new(&cfg, &ActorConfig::new(), &obs, &act, &mut rng, &dev)
+                        .unwrap();
+                zero_basic(&mut actor.trunk);
+                let f = |x| {
+                    let (mean, log_std) = actor.forward(x);
+                    Tensor::cat(vec![mean, log_std], 1)
+                };
+                let err = equivariance_error(&obs, &out, f, &mut rng);
+                assert!(err < TOL, "C{n} {:?} actor: {err}", cfg.kind);
+                let ls = values(actor.forward(tensor(&random_rows(&mut rng, 4, 22), 22)).1);
+                assert!(ls.iter().all(|&v| (-5.0..=2.0).contains(&v)));
+            }
+        }
+    }
+
+    #[test]
+    fn actor_with_rotation_pair_is_equivariant_with_tied_log_std() {
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        let dev = Default::default();
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let obs = ur5e_obs(&g);
+            // Fetch-like (dx, dy) pair, then dz and the grip command.
+            let act = Representation::from_layout(
+                &g,
+                &[(FieldKind::Rotation2, 2), (FieldKind::Invariant, 2)],
+            )
+            .unwrap();
+            let out = act.oplus(&Representation::trivial(&g).repeat(4)).unwrap();
+            let actor = EquiActor::<TB>::new(
+                &EquiConfig::new(),
+                &ActorConfig::new(),
+                &obs,
+                &act,
+                &mut rng,
+                &dev,
+            )
+            .unwrap();
+            let f = |x| {
+                let (mean, log_std) = actor.forward(x);
+                Tensor::cat(vec![mean, log_std], 1)
+            };
+            let err = equivariance_error(&obs, &out, f, &mut rng);
+            assert!(err < TOL, "C{n} ρ1 actor: {err}");
+            let (mean, ls) = actor.forward(tensor(&random_rows(&mut rng, 5, 22), 22));
+            let ls = values(ls);
+            for row in ls.chunks(4) {
+                assert_eq!(row[0], row[1], "log-std of the ρ1 pair must be tied");
+            }
+            assert!(values(mean).iter().any(|v| v.abs() > 1e-4));
+        }
+    }
+
+    #[test]
+    fn predictor_is_equivariant_c4_c8() {
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        let dev = Default::default();
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+            let rho_in = obs.oplus(&act).unwrap();
+            let out = obs.oplus(&Representation::trivial(&g)).unwrap();
+            for cfg in kinds() {
+                let mut p = EquiPredictor::<TB>::new(&cfg, &obs, &act, &mut rng, &dev).unwrap();
+                zero_basic(&mut p.trunk);
+                let f = |x| {
+                    let (s, a) = split(x, 22);
+                    let (ds, r) = p.forward(s, a);
+                    assert_eq!(ds.dims()[1], 22);
+                    assert_eq!(r.dims()[1], 1);
+                    Tensor::cat(vec![ds, r], 1)
+                };
+                let err = equivariance_error(&rho_in, &out, f, &mut rng);
+                assert!(err < TOL, "C{n} {:?} predictor: {err}", cfg.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn standard_networks_shapes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(16);
+        let dev = Default::default();
+        let cfg = NetsConfig::new();
+        let s = tensor(&random_rows(&mut rng, 3, 22), 22);
+        let a = tensor(&random_rows(&mut rng, 3, 6), 6);
+        let q = MlpCritic::<TB>::new(&cfg.mlp, 22, 6, &mut rng, &dev).unwrap();
+        assert_eq!(q.forward(s.clone(), a.clone()).dims(), [3, 2]);
+        let pi = MlpActor::<TB>::new(&cfg.mlp, &cfg.actor, 22, 6, &mut rng, &dev).unwrap();
+        let (m, ls) = pi.forward(s.clone());
+        assert_eq!((m.dims(), ls.dims()), ([3, 6], [3, 6]));
+        let p = MlpPredictor::<TB>::new(&cfg.mlp, 22, 6, &mut rng, &dev).unwrap();
+        let (ds, r) = p.forward(s.clone(), a.clone());
+        assert_eq!((ds.dims(), r.dims()), ([3, 22], [3, 1]));
+        let gate = ActionGate::<TB>::new(&cfg.mlp, 22, 6, &mut rng, &dev).unwrap();
+        let pw = values(gate.forward(s.clone(), a));
+        assert!(pw.len() == 3 && pw.iter().all(|&v| v > 0.0 && v < 1.0));
+        let sgate = StateGate::<TB>::new(&cfg.mlp, 22, &mut rng, &dev).unwrap();
+        assert_eq!(sgate.forward(s).dims(), [3, 1]);
+        assert!(matches!(
+            MlpActor::<TB>::new(
+                &cfg.mlp,
+                &ActorConfig::new().with_log_std_min(3.0),
+                22,
+                6,
+                &mut rng,
+                &dev
+            ),
+            Err(LayerError::BadRange { .. })
+        ));
+        // Defaults: 64 copies of the C_4 regular representation, 32 of C_8's.
+        let c4 = Group::cyclic(4).unwrap();
+        assert_eq!(cfg.equi.hidden_representation(&c4).unwrap().blocks().len(), 64);
+        assert_eq!(cfg.equi.hidden_representation(&Group::cyclic(8).unwrap()).unwrap().dim(), 256);
+    }
+
+    #[test]
+    fn tanh_gaussian_log_prob_matches_the_formula() {
+        let dev = Default::default();
+        let mean = crate::layers::float_tensor::<TB, 2>(&[0.3, -1.0, 4.0, 0.0], [2, 2], &dev);
+        let log_std = crate::layers::float_tensor::<TB, 2>(&[-1.0, 0.5, 0.0, -3.0], [2, 2], &dev);
+        let eps = crate::layers::float_tensor::<TB, 2>(&[1.0, -0.5, 2.0, 0.1], [2, 2], &dev);
+        let (a, lp) = tanh_gaussian(mean, log_std, eps);
+        let (a, lp) = (values(a), values(lp));
+        let (m, l, e) = ([0.3, -1.0, 4.0, 0.0], [-1.0f64, 0.5, 0.0, -3.0], [1.0, -0.5, 2.0, 0.1]);
+        for row in 0..2 {
+            let mut expected = 0.0;
+            for j in 0..2 {
+                let i = row * 2 + j;
+                let u: f64 = m[i] + l[i].exp() * e[i];
+                assert!((a[i] - u.tanh()).abs() < 1e-6);
+                expected +=
+                    -0.5 * e[i] * e[i] - l[i] - 0.5 * TAU.ln() - (1.0 - u.tanh().powi(2)).ln();
+            }
+            assert!((lp[row] - expected).abs() < 1e-3, "{} vs {expected}", lp[row]);
+        }
+    }
+
+    fn ad_rows(rng: &mut ChaCha8Rng, batch: usize, dim: usize) -> Tensor<AD, 2> {
+        crate::layers::float_tensor(
+            &random_rows(rng, batch, dim),
+            [batch, dim],
+            &Default::default(),
+        )
+    }
+
+    #[test]
+    fn every_parameter_gets_a_gradient() {
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        let dev = Default::default();
+        let g = Group::cyclic(4).unwrap();
+        let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+        let cfg = NetsConfig::new();
+        let s = ad_rows(&mut rng, 16, 22);
+        let a = ad_rows(&mut rng, 16, 6);
+        let eps = ad_rows(&mut rng, 16, 6);
+        for equi in kinds() {
+            let critic = EquiCritic::<AD>::new(&equi, &obs, &act, &mut rng, &dev).unwrap();
+            let mut loss = critic.forward(s.clone(), a.clone()).square().sum();
+            if let Some(p) = critic.prior() {
+                loss = loss + p.sum();
+            }
+            assert_all_grads(&critic, &loss.backward());
+
+            let actor =
+                EquiActor::<AD>::new(&equi, &cfg.actor, &obs, &act, &mut rng, &dev).unwrap();
+            let (m, ls) = actor.forward(s.clone());
+            let (pa, lp) = tanh_gaussian(m, ls, eps.clone());
+            let loss = pa.sum() + lp.sum();
+            assert_all_grads(&actor, &loss.backward());
+
+            let p = EquiPredictor::<AD>::new(&equi, &obs, &act, &mut rng, &dev).unwrap();
+            let (ds, r) = p.forward(s.clone(), a.clone());
+            assert_all_grads(&p, &(ds.square().sum() + r.square().sum()).backward());
+        }
+        let critic = MlpCritic::<AD>::new(&cfg.mlp, 22, 6, &mut rng, &dev).unwrap();
+        assert_all_grads(&critic, &critic.forward(s.clone(), a.clone()).square().sum().backward());
+        let actor = MlpActor::<AD>::new(&cfg.mlp, &cfg.actor, 22, 6, &mut rng, &dev).unwrap();
+        let (m, ls) = actor.forward(s.clone());
+        let (pa, lp) = tanh_gaussian(m, ls, eps);
+        assert_all_grads(&actor, &(pa.sum() + lp.sum()).backward());
+        let p = MlpPredictor::<AD>::new(&cfg.mlp, 22, 6, &mut rng, &dev).unwrap();
+        let (ds, r) = p.forward(s.clone(), a.clone());
+        assert_all_grads(&p, &(ds.square().sum() + r.square().sum()).backward());
+        let gate = ActionGate::<AD>::new(&cfg.mlp, 22, 6, &mut rng, &dev).unwrap();
+        assert_all_grads(&gate, &gate.forward(s.clone(), a).sum().backward());
+        let sgate = StateGate::<AD>::new(&cfg.mlp, 22, &mut rng, &dev).unwrap();
+        assert_all_grads(&sgate, &sgate.forward(s.clone()).sum().backward());
+        // A no-grad, frozen copy of an autodiff actor computes the same function.
+        let equi = EquiActor::<AD>::new(&cfg.equi, &cfg.actor, &obs, &act, &mut rng, &dev).unwrap();
+        let frozen = equi.valid().frozen();
+        let x = random_rows(&mut rng, 4, 22);
+        let (m_ad, _) = equi.forward(crate::layers::float_tensor(&x, [4, 22], &dev));
+        let m_ad: Vec<f64> =
+            m_ad.into_data().to_vec::<f32>().unwrap().into_iter().map(f64::from).collect();
+        let (m_fr, _) = frozen.forward(tensor(&x, 22));
+        assert!(rel_err(&values(m_fr), &m_ad) < 1e-5);
+    }
+}
