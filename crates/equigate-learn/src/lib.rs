@@ -3,3 +3,5 @@
 
 pub mod layers;
 pub mod nets;
+pub mod replay;
+pub mod scaling;
