@@ -3,5 +3,7 @@
 
 pub mod layers;
 pub mod nets;
+pub mod checkpoint;
 pub mod replay;
+pub mod sac;
 pub mod scaling;
