@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Recorder};
+use burn::record::{
+    FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Record, Recorder,
+};
 use burn::tensor::backend::Backend;
 
 /// Errors of checkpoint I/O, each with the path involved.
@@ -82,14 +84,7 @@ pub fn save_module<B: Backend, M: Module<B>>(
     module: &M,
     path: &Path,
 ) -> Result<(), CheckpointError> {
-    check_mpk(path)?;
-    let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
-        .record(module.clone().into_record(), ())
-        .map_err(|e| CheckpointError::Record {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    write_atomic(path, &bytes)
+    save_record::<B, _>(module.clone().into_record(), path)
 }
 
 /// Loads a record written by [`save_module`] into `module` (built with the same shapes, on any
@@ -99,6 +94,28 @@ pub fn load_module<B: Backend, M: Module<B>>(
     path: &Path,
     device: &B::Device,
 ) -> Result<M, CheckpointError> {
+    Ok(module.load_record(load_record::<B, M::Record>(path, device)?))
+}
+
+/// Saves any burn record (e.g. an optimizer's `to_record()`) to `path` (ending in `.mpk`)
+/// atomically, in full precision.
+pub fn save_record<B: Backend, R: Record<B>>(
+    record: R,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    check_mpk(path)?;
+    let bytes =
+        NamedMpkBytesRecorder::<FullPrecisionSettings>::new().record(record, ()).map_err(|e| {
+            CheckpointError::Record { path: path.to_path_buf(), message: e.to_string() }
+        })?;
+    write_atomic(path, &bytes)
+}
+
+/// Loads a record saved by [`save_record`] (or [`NamedMpkFileRecorder`]) on `device`.
+pub fn load_record<B: Backend, R: Record<B>>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<R, CheckpointError> {
     check_mpk(path)?;
     if !path.is_file() {
         return Err(CheckpointError::Io {
@@ -106,13 +123,9 @@ pub fn load_module<B: Backend, M: Module<B>>(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such record file"),
         });
     }
-    let record = NamedMpkFileRecorder::<FullPrecisionSettings>::new()
+    NamedMpkFileRecorder::<FullPrecisionSettings>::new()
         .load(path.to_path_buf(), device)
-        .map_err(|e| CheckpointError::Record {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    Ok(module.load_record(record))
+        .map_err(|e| CheckpointError::Record { path: path.to_path_buf(), message: e.to_string() })
 }
 
 /// Saves a burn config as pretty JSON to `path` atomically.

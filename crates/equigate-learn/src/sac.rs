@@ -604,37 +604,54 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
     }
 
     /// Writes a checkpoint into `dir` (created if missing), each file atomically: `config.json`,
-    /// `actor.mpk`, `critic.mpk`, `critic_target.mpk`, `log_alpha.mpk`. Optimizer moments and the
-    /// replay buffer are not saved.
+    /// `actor.mpk`, `critic.mpk`, `critic_target.mpk`, `log_alpha.mpk`, the three Adam states
+    /// (`*_optimizer.mpk`) and `train_state.json` (update count, noise RNG position). The replay
+    /// buffer is not saved.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
         checkpoint::save_config(&self.config, &dir.join(CONFIG_FILE))?;
         checkpoint::save_module(&self.actor.valid(), &dir.join(ACTOR_FILE))?;
         checkpoint::save_module(&self.q.valid(), &dir.join(CRITIC_FILE))?;
         checkpoint::save_module(&self.q_target, &dir.join(CRITIC_TARGET_FILE))?;
-        checkpoint::save_module(&self.log_alpha.valid(), &dir.join(LOG_ALPHA_FILE))
+        checkpoint::save_module(&self.log_alpha.valid(), &dir.join(LOG_ALPHA_FILE))?;
+        checkpoint::save_record::<B, _>(self.q_optimizer.to_record(), &dir.join(Q_OPTIM_FILE))?;
+        let actor_optim = self.actor_optimizer.to_record();
+        checkpoint::save_record::<B, _>(actor_optim, &dir.join(ACTOR_OPTIM_FILE))?;
+        let alpha_optim = self.alpha_optimizer.to_record();
+        checkpoint::save_record::<B, _>(alpha_optim, &dir.join(ALPHA_OPTIM_FILE))?;
+        let state = TrainState {
+            updates: self.updates,
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos(),
+        };
+        checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
     }
 
-    /// Restores the networks and temperature saved by [`Self::save_checkpoint`] into this learner
-    /// (built with the same shapes); optimizer moments start afresh.
+    /// Restores everything [`Self::save_checkpoint`] wrote into this learner (built with the same
+    /// shapes and seed), so that training resumes exactly where it stopped (given the same
+    /// batches).
     pub fn load_checkpoint(mut self, dir: &Path) -> Result<Self, CheckpointError> {
         let device = self.device.clone();
-        self.actor = A::from_inner(checkpoint::load_module(
-            self.actor.valid(),
-            &dir.join(ACTOR_FILE),
-            &device,
-        )?);
-        self.q = C::from_inner(checkpoint::load_module(
-            self.q.valid(),
-            &dir.join(CRITIC_FILE),
-            &device,
-        )?);
-        self.q_target =
-            checkpoint::load_module(self.q_target, &dir.join(CRITIC_TARGET_FILE), &device)?;
-        self.log_alpha = LogAlpha::from_inner(checkpoint::load_module(
-            self.log_alpha.valid(),
-            &dir.join(LOG_ALPHA_FILE),
-            &device,
-        )?);
+        let load = |file: &str| dir.join(file);
+        // Load into the autodiff modules themselves: a record loaded into a `valid()` copy keeps
+        // its parameters' `require_grad = false` through `from_inner`, and they would not train.
+        self.actor = checkpoint::load_module(self.actor, &load(ACTOR_FILE), &device)?;
+        self.q = checkpoint::load_module(self.q, &load(CRITIC_FILE), &device)?;
+        self.q_target = checkpoint::load_module(self.q_target, &load(CRITIC_TARGET_FILE), &device)?;
+        self.log_alpha = checkpoint::load_module(self.log_alpha, &load(LOG_ALPHA_FILE), &device)?;
+        self.q_optimizer = self
+            .q_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(Q_OPTIM_FILE), &device)?);
+        self.actor_optimizer = self
+            .actor_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(ACTOR_OPTIM_FILE), &device)?);
+        self.alpha_optimizer = self
+            .alpha_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(ALPHA_OPTIM_FILE), &device)?);
+        let state: TrainState = checkpoint::load_config(&load(TRAIN_STATE_FILE))?;
+        self.updates = state.updates;
+        self.rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+        self.rng.set_stream(state.rng_stream);
+        self.rng.set_word_pos(state.rng_word_pos);
         Ok(self)
     }
 
@@ -663,6 +680,25 @@ pub const CRITIC_FILE: &str = "critic.mpk";
 pub const CRITIC_TARGET_FILE: &str = "critic_target.mpk";
 /// Checkpoint file of log α.
 pub const LOG_ALPHA_FILE: &str = "log_alpha.mpk";
+/// Checkpoint file of the critics' Adam state.
+pub const Q_OPTIM_FILE: &str = "critic_optimizer.mpk";
+/// Checkpoint file of the actor's Adam state.
+pub const ACTOR_OPTIM_FILE: &str = "actor_optimizer.mpk";
+/// Checkpoint file of the temperature's Adam state.
+pub const ALPHA_OPTIM_FILE: &str = "log_alpha_optimizer.mpk";
+/// Checkpoint file of the [`TrainState`].
+pub const TRAIN_STATE_FILE: &str = "train_state.json";
+
+/// Counters and RNG position saved beside the networks so that a run resumes exactly.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrainState {
+    /// [`Sac::updates`] at the checkpoint.
+    pub updates: u64,
+    /// Stream of the noise RNG (ChaCha8, seeded by [`SacConfig::seed`]).
+    pub rng_stream: u64,
+    /// Word position of the noise RNG.
+    pub rng_word_pos: u128,
+}
 
 /// Loads a checkpoint's config and actor for inference into a non-autodiff MLP actor.
 pub fn load_mlp_actor<B: Backend>(
@@ -940,7 +976,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("equigate-sac-ckpt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         sac.save_checkpoint(&dir).unwrap();
-        for f in [CONFIG_FILE, ACTOR_FILE, CRITIC_FILE, CRITIC_TARGET_FILE, LOG_ALPHA_FILE] {
+        for f in [
+            CONFIG_FILE,
+            ACTOR_FILE,
+            CRITIC_FILE,
+            CRITIC_TARGET_FILE,
+            LOG_ALPHA_FILE,
+            Q_OPTIM_FILE,
+            ACTOR_OPTIM_FILE,
+            ALPHA_OPTIM_FILE,
+            TRAIN_STATE_FILE,
+        ] {
             assert!(dir.join(f).is_file(), "{f}");
         }
         let leftovers = std::fs::read_dir(&dir)
@@ -962,7 +1008,8 @@ mod tests {
         assert_eq!(vec2(s1), vec2(s2));
 
         // Resume: a fresh learner restored from the checkpoint matches the saved one.
-        let restored = agent(config).load_checkpoint(&dir).unwrap();
+        let mut restored = agent(config.clone()).load_checkpoint(&dir).unwrap();
+        assert_eq!(restored.updates(), 3);
         assert_eq!(params(&restored.q), params(&sac.q));
         assert_eq!(params(&restored.q_target), params(&sac.q_target));
         assert_eq!(restored.alpha(), sac.alpha());
@@ -972,6 +1019,16 @@ mod tests {
             vec2(restored.q.valid().q(q_obs.clone(), act.clone())),
             vec2(sac.q.valid().q(q_obs, act))
         );
+
+        // ... and keeps training exactly as the original (Adam moments and noise restored).
+        for _ in 0..2 {
+            let batch = buf.sample::<B>(config.batch_size, &device).unwrap();
+            let m1 = sac.train_step(&batch);
+            let m2 = restored.train_step(&batch);
+            assert_eq!(m1, m2);
+        }
+        assert_eq!(params(&restored.actor), params(&sac.actor));
+        assert_eq!(params(&restored.q), params(&sac.q));
 
         let missing = load_mlp_actor::<Inner>(&dir.join("nope"), &device).unwrap_err();
         assert!(missing.to_string().contains("nope"), "{missing}");
