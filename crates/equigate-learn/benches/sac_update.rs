@@ -9,10 +9,10 @@
 //! includes sampling the batch from a replay buffer, as the training loop does.
 
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::backend::Backend;
 use criterion::{criterion_group, criterion_main, Criterion};
+use equigate_learn::nets::{MlpActor, MlpCritic};
 use equigate_learn::replay::{ReplayBuffer, Transition};
-use equigate_learn::sac::{standard_normal, MlpActor, MlpCritic, Sac, SacConfig};
+use equigate_learn::sac::{standard_normal, Sac, SacConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -24,9 +24,7 @@ const ACT_DIM: usize = 6;
 fn learner() -> (Sac<B, MlpCritic<B>, MlpActor<B>>, ReplayBuffer) {
     let config = SacConfig::new(OBS_DIM, ACT_DIM);
     let device = Default::default();
-    B::seed(&device, 0);
-    let q = MlpCritic::new(&config, &device);
-    let actor = MlpActor::new(&config, &device);
+    let (q, actor) = config.mlp_networks(&mut ChaCha8Rng::seed_from_u64(0), &device).unwrap();
     let sac = Sac::new(config, q, actor, &device);
     let mut buffer = ReplayBuffer::new(10_000, OBS_DIM, ACT_DIM, 1).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(2);

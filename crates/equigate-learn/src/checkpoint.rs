@@ -42,6 +42,14 @@ pub enum CheckpointError {
         /// The record file.
         path: PathBuf,
     },
+    /// A config describes networks that cannot be built (e.g. a width of 0).
+    #[error("checkpoint config {path}: cannot build its networks: {source}")]
+    Network {
+        /// The config file.
+        path: PathBuf,
+        /// Why the networks cannot be built.
+        source: crate::layers::LayerError,
+    },
     /// A config file did not parse.
     #[error("checkpoint config {path}: {message}")]
     Config {

@@ -1,9 +1,9 @@
 //! Learning core of equigate: equivariant layers and networks, the SAC family with PE-SAC, and the
 //! replay buffer. Generic over the burn backend; only binaries pick one. No ROS types here.
 
+pub mod checkpoint;
 pub mod layers;
 pub mod nets;
-pub mod checkpoint;
 pub mod replay;
 pub mod sac;
 pub mod scaling;

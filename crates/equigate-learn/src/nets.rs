@@ -25,7 +25,7 @@ use std::f64::consts::{LN_2, TAU};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::{sigmoid, softplus};
+use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use equigate_symmetry::{Block, Group, Representation};
@@ -395,7 +395,9 @@ fn check_range(config: &ActorConfig) -> Result<(), LayerError> {
 
 /// A reparameterised sample of the tanh-squashed Gaussian and its log-likelihood:
 /// u = μ + σ ε, a = tanh u, log π(a|s) = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − tanh² u_i)], with
-/// log(1 − tanh² u) = 2(log 2 − u − softplus(−2u)) (stable for large |u|).
+/// log(1 − tanh² u) = 2(log 2 − u − softplus(−2u)) and softplus(x) = max(x, 0) + log1p(e^{−|x|}),
+/// finite for any |u| (arXiv:1812.05905 App. C; the form of TF-Agents and SB3). The one
+/// tanh-Gaussian of the crate: SAC and both PE-SAC actors use it.
 ///
 /// # Shapes
 /// `mean, log_std, eps: [batch, act_dim]` -> (`action: [batch, act_dim]` in (−1, 1),
@@ -409,8 +411,14 @@ pub fn tanh_gaussian<B: Backend>(
     let action = u.clone().tanh();
     let gauss = (eps.square().mul_scalar(-0.5) - log_std).sub_scalar(0.5 * TAU.ln());
     let log_det =
-        (u.clone().neg() - softplus(u.mul_scalar(-2.0), 1.0)).add_scalar(LN_2).mul_scalar(2.0);
+        (u.clone().neg() - stable_softplus(u.mul_scalar(-2.0))).add_scalar(LN_2).mul_scalar(2.0);
     (action, (gauss - log_det).sum_dim(1))
+}
+
+/// softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^{−|x|}), which never overflows (burn's
+/// `softplus` computes log1p(eˣ) and gives ∞ for x ≳ 89 in f32).
+fn stable_softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    relu(x.clone()) + x.abs().neg().exp().log1p()
 }
 
 /// The representation of the compact log-std output of an equivariant actor and the index that
@@ -945,6 +953,13 @@ mod tests {
             }
             assert!((lp[row] - expected).abs() < 1e-3, "{} vs {expected}", lp[row]);
         }
+        // |u| = 60: 1 − tanh² u underflows to 0 in f32 and e^{120} overflows; the stable form
+        // gives log π ≈ 2·(2·60 − 2 log 2) − log 2π.
+        let big = crate::layers::float_tensor::<TB, 2>(&[60.0, -60.0], [1, 2], &dev);
+        let zeros = crate::layers::float_tensor::<TB, 2>(&[0.0, 0.0], [1, 2], &dev);
+        let lp = values(tanh_gaussian(big, zeros.clone(), zeros).1)[0];
+        let expected = 2.0 * (120.0 - 2.0 * LN_2) - TAU.ln();
+        assert!((lp - expected).abs() < 1e-2, "log π = {lp}, expected {expected}");
     }
 
     fn ad_rows(rng: &mut ChaCha8Rng, batch: usize, dim: usize) -> Tensor<AD, 2> {

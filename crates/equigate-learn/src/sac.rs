@@ -20,28 +20,29 @@
 //!
 //! The networks are behind two traits, [`Critic`] (twin Q: `[batch, 2]`) and [`Actor`] (mean and
 //! log-std of the pre-tanh Gaussian), so that invariant/equivariant networks drop in; PE-SAC can
-//! hold two critics and two actors and reuse [`sample_tanh_gaussian`], [`SoftUpdate`] and
-//! [`clip_global_norm`]. [`MlpCritic`] and [`MlpActor`] are the plain 2×256 ReLU MLPs.
+//! hold two critics and two actors and reuse [`tanh_gaussian`], [`SoftUpdate`] and
+//! [`clip_global_norm`]. The plain 2×256 ReLU networks are [`crate::nets::MlpCritic`] and
+//! [`crate::nets::MlpActor`]; [`SacConfig::mlp_networks`] builds them.
 //!
 //! Repeatability: [`Sac`]'s noise comes from its own ChaCha8 RNG seeded by [`SacConfig::seed`];
-//! network initialisation uses the backend's RNG, so call `B::seed(&device, config.seed)` before
-//! building the networks (burn's backends keep one process-wide RNG).
+//! the networks are initialised from the caller's seeded RNG (the constructors of
+//! [`crate::nets`]), so a seed makes a whole run repeatable.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use burn::config::Config;
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::nn::{Linear, LinearConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, CheckpointError};
+use crate::layers::LayerError;
+use crate::nets::{tanh_gaussian, ActorConfig, MlpActor, MlpConfig, MlpCritic};
 use crate::replay::Batch;
 
 // ------------------------------------------------------------------------------------------------
@@ -56,7 +57,8 @@ pub struct SacConfig {
     pub obs_dim: usize,
     /// Action length |A| (tanh outputs in [-1, 1]).
     pub act_dim: usize,
-    /// Width of each of the two hidden layers of the MLP networks (default: `256`).
+    /// Width of each of the two hidden layers of the MLP networks built by
+    /// [`Self::mlp_networks`] and [`load_mlp_actor`] (default: `256`).
     #[config(default = 256)]
     pub hidden: usize,
     /// Critic learning rate, Adam (default: `3e-4`).
@@ -108,6 +110,26 @@ impl SacConfig {
     pub fn target_entropy(&self) -> f64 {
         self.target_entropy_per_dim * self.act_dim as f64
     }
+
+    /// The MLP widths `[hidden, hidden]`.
+    pub fn mlp_config(&self) -> MlpConfig {
+        MlpConfig::new().with_hidden(vec![self.hidden; 2])
+    }
+
+    /// Plain SAC's networks: twin MLP critics `obs_dim + act_dim → hidden → hidden → 1` and an
+    /// MLP actor `obs_dim → hidden → hidden → 2·act_dim` (log-std range [−5, 2]), initialised
+    /// from `rng`. Errors if a width is 0.
+    pub fn mlp_networks<B: Backend>(
+        &self,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<(MlpCritic<B>, MlpActor<B>), LayerError> {
+        let mlp = self.mlp_config();
+        let q = MlpCritic::new(&mlp, self.obs_dim, self.act_dim, rng, device)?;
+        let actor =
+            MlpActor::new(&mlp, &ActorConfig::new(), self.obs_dim, self.act_dim, rng, device)?;
+        Ok((q, actor))
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -125,7 +147,8 @@ pub trait Critic<B: Backend>: Module<B> {
 
 /// A diagonal Gaussian policy before the tanh squashing.
 pub trait Actor<B: Backend>: Module<B> {
-    /// Mean μ(s) and log-std log σ(s) (bounded, e.g. with [`bound_log_std`]).
+    /// Mean μ(s) and log-std log σ(s) (bounded, e.g. into [−5, 2] by
+    /// [`crate::nets::ActorConfig`]'s squashing).
     ///
     /// # Shapes
     /// `obs: [batch, obs_dim]` -> (`[batch, act_dim]`, `[batch, act_dim]`).
@@ -156,46 +179,6 @@ where
 {
 }
 
-/// Lower bound of log σ (CleanRL's `LOG_STD_MIN`).
-pub const LOG_STD_MIN: f64 = -5.0;
-/// Upper bound of log σ (CleanRL's `LOG_STD_MAX`).
-pub const LOG_STD_MAX: f64 = 2.0;
-/// ½ log(2π).
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_7;
-
-/// Squashes a raw log-std head smoothly into [`LOG_STD_MIN`, `LOG_STD_MAX`] (CleanRL):
-/// `min + (max − min)(tanh(raw) + 1)/2`. Shape preserved.
-pub fn bound_log_std<B: Backend, const D: usize>(raw: Tensor<B, D>) -> Tensor<B, D> {
-    (raw.tanh() + 1.0).mul_scalar(0.5 * (LOG_STD_MAX - LOG_STD_MIN)).add_scalar(LOG_STD_MIN)
-}
-
-/// softplus(x) = log(1 + eˣ), computed as max(x, 0) + log1p(e^{−|x|}) (no overflow).
-fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    relu(x.clone()) + x.abs().neg().exp().log1p()
-}
-
-/// Reparameterised sample of the tanh-squashed Gaussian, a = tanh(μ + σε), and its log-density
-/// log π(a|s) = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − tanh² u_i)], with the tanh correction in the
-/// stable form log(1 − tanh² u) = 2(log 2 − u − softplus(−2u)) (arXiv:1812.05905 App. C;
-/// the form of TF-Agents and SB3).
-///
-/// # Shapes
-/// `mean, log_std, eps: [batch, act_dim]` -> (`a: [batch, act_dim]`, `log_pi: [batch, 1]`).
-pub fn sample_tanh_gaussian<B: Backend>(
-    mean: Tensor<B, 2>,
-    log_std: Tensor<B, 2>,
-    eps: Tensor<B, 2>,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
-    let u = mean + log_std.clone().exp() * eps.clone(); // x_t = μ + σ ε (rsample)
-    let action = u.clone().tanh(); // y_t = tanh(x_t)
-                                   // log N(u; μ, σ) = −ε²/2 − log σ − ½ log 2π
-    let log_normal = eps.square().mul_scalar(-0.5) - log_std - HALF_LOG_2PI;
-    let log_det_tanh =
-        (softplus(u.clone().mul_scalar(-2.0)) + u).mul_scalar(-2.0) + 2.0 * std::f64::consts::LN_2;
-    let log_pi = (log_normal - log_det_tanh).sum_dim(1); // [batch, 1]
-    (action, log_pi)
-}
-
 /// `n` standard normal samples from `rng` (Box–Muller).
 pub fn standard_normal(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(n + 1);
@@ -207,93 +190,6 @@ pub fn standard_normal(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     }
     out.truncate(n);
     out
-}
-
-// ------------------------------------------------------------------------------------------------
-// Plain MLP networks
-// ------------------------------------------------------------------------------------------------
-
-/// A ReLU MLP: Linear → ReLU → … → Linear (no activation after the last layer).
-#[derive(Module, Debug)]
-pub struct Mlp<B: Backend> {
-    layers: Vec<Linear<B>>,
-}
-
-impl<B: Backend> Mlp<B> {
-    /// Layers of widths `sizes[0] → sizes[1] → … → sizes[last]`, burn's default (PyTorch-like
-    /// Kaiming-uniform) initialisation.
-    ///
-    /// # Panics
-    /// If fewer than two sizes are given.
-    pub fn new(sizes: &[usize], device: &B::Device) -> Self {
-        assert!(sizes.len() >= 2, "an MLP needs at least an input and an output size");
-        let layers = sizes.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect();
-        Self { layers }
-    }
-
-    /// # Shapes
-    /// `[batch, sizes[0]]` -> `[batch, sizes[last]]`.
-    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let last = self.layers.len() - 1;
-        self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
-            let y = layer.forward(x);
-            if i < last {
-                relu(y)
-            } else {
-                y
-            }
-        })
-    }
-}
-
-/// Twin MLP critics Q_j(s, a) = MLP_j([s, a]), `obs_dim + act_dim → hidden → hidden → 1` each.
-#[derive(Module, Debug)]
-pub struct MlpCritic<B: Backend> {
-    q1: Mlp<B>,
-    q2: Mlp<B>,
-}
-
-impl<B: Backend> MlpCritic<B> {
-    /// Two independent critics sized by `config` (`obs_dim`, `act_dim`, `hidden`).
-    pub fn new(config: &SacConfig, device: &B::Device) -> Self {
-        let sizes = [config.obs_dim + config.act_dim, config.hidden, config.hidden, 1];
-        Self { q1: Mlp::new(&sizes, device), q2: Mlp::new(&sizes, device) }
-    }
-}
-
-impl<B: Backend> Critic<B> for MlpCritic<B> {
-    fn q(&self, obs: Tensor<B, 2>, actions: Tensor<B, 2>) -> Tensor<B, 2> {
-        let x = Tensor::cat(vec![obs, actions], 1); // [batch, obs_dim + act_dim]
-        Tensor::cat(vec![self.q1.forward(x.clone()), self.q2.forward(x)], 1) // [batch, 2]
-    }
-}
-
-/// MLP Gaussian actor: trunk `obs_dim → hidden → hidden` (ReLU), then linear heads for μ and
-/// log σ (bounded by [`bound_log_std`]), as CleanRL's `Actor`.
-#[derive(Module, Debug)]
-pub struct MlpActor<B: Backend> {
-    trunk: Mlp<B>,
-    mean: Linear<B>,
-    log_std: Linear<B>,
-}
-
-impl<B: Backend> MlpActor<B> {
-    /// An actor sized by `config` (`obs_dim`, `act_dim`, `hidden`).
-    pub fn new(config: &SacConfig, device: &B::Device) -> Self {
-        let h = config.hidden;
-        Self {
-            trunk: Mlp::new(&[config.obs_dim, h, h], device),
-            mean: LinearConfig::new(h, config.act_dim).init(device),
-            log_std: LinearConfig::new(h, config.act_dim).init(device),
-        }
-    }
-}
-
-impl<B: Backend> Actor<B> for MlpActor<B> {
-    fn dist(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let h = relu(self.trunk.forward(obs)); // [batch, hidden]
-        (self.mean.forward(h.clone()), bound_log_std(self.log_std.forward(h)))
-    }
 }
 
 /// The temperature's parameter log α (a module so that an optimizer can step it).
@@ -522,7 +418,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
         let next_obs = batch.next_obs.clone().inner();
         let (next_mean, next_log_std) = self.actor.valid().dist(next_obs.clone());
         let eps = self.noise(next_mean.dims());
-        let (next_actions, next_log_pi) = sample_tanh_gaussian(next_mean, next_log_std, eps);
+        let (next_actions, next_log_pi) = tanh_gaussian(next_mean, next_log_std, eps);
         let q_next_target = self.q_target.q(next_obs, next_actions).min_dim(1); // [batch, 1]
         let min_q_next = q_next_target - next_log_pi.mul_scalar(alpha);
         let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
@@ -552,7 +448,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
     ) -> (f32, Tensor<B::InnerBackend, 2>) {
         let (mean, log_std) = self.actor.dist(batch.obs.clone());
         let eps = Tensor::from_inner(self.noise(mean.dims()));
-        let (pi, log_pi) = sample_tanh_gaussian(mean, log_std, eps);
+        let (pi, log_pi) = tanh_gaussian(mean, log_std, eps);
         let q_pi = self.q.clone().no_grad().q(batch.obs.clone(), pi).min_dim(1); // [batch, 1]
         let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
         let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
@@ -597,7 +493,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
             ActMode::Deterministic => mean.tanh(),
             ActMode::Stochastic => {
                 let eps = self.noise(mean.dims());
-                sample_tanh_gaussian(mean, log_std, eps).0
+                tanh_gaussian(mean, log_std, eps).0
             }
         };
         action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
@@ -705,9 +601,13 @@ pub fn load_mlp_actor<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(SacConfig, MlpActor<B>), CheckpointError> {
-    let config: SacConfig = checkpoint::load_config(&dir.join(CONFIG_FILE))?;
-    let actor =
-        checkpoint::load_module(MlpActor::new(&config, device), &dir.join(ACTOR_FILE), device)?;
+    let config_path = dir.join(CONFIG_FILE);
+    let config: SacConfig = checkpoint::load_config(&config_path)?;
+    // The initial weights are overwritten by the record; any seed will do.
+    let (_, actor) = config
+        .mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(0), device)
+        .map_err(|source| CheckpointError::Network { path: config_path, source })?;
+    let actor = checkpoint::load_module(actor, &dir.join(ACTOR_FILE), device)?;
     Ok((config, actor))
 }
 
@@ -734,7 +634,7 @@ impl<B: Backend> Critic<B> for crate::nets::EquiCritic<B> {
     }
 }
 
-impl<B: Backend> Critic<B> for crate::nets::MlpCritic<B> {
+impl<B: Backend> Critic<B> for MlpCritic<B> {
     fn q(&self, obs: Tensor<B, 2>, actions: Tensor<B, 2>) -> Tensor<B, 2> {
         self.forward(obs, actions)
     }
@@ -746,7 +646,7 @@ impl<B: Backend> Actor<B> for crate::nets::EquiActor<B> {
     }
 }
 
-impl<B: Backend> Actor<B> for crate::nets::MlpActor<B> {
+impl<B: Backend> Actor<B> for MlpActor<B> {
     fn dist(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         self.forward(obs)
     }
@@ -771,8 +671,8 @@ mod tests {
 
     fn agent(config: SacConfig) -> Sac<B, MlpCritic<B>, MlpActor<B>> {
         let device = Default::default();
-        let q = MlpCritic::new(&config, &device);
-        let actor = MlpActor::new(&config, &device);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let (q, actor) = config.mlp_networks(&mut rng, &device).unwrap();
         Sac::new(config, q, actor, &device)
     }
 
@@ -811,42 +711,11 @@ mod tests {
     }
 
     #[test]
-    fn tanh_gaussian_log_prob_matches_the_naive_formula_and_stays_finite() {
-        let device = Default::default();
-        let mean = Tensor::<Inner, 2>::from_floats([[0.3, -1.2], [2.0, 0.0]], &device);
-        let log_std = Tensor::<Inner, 2>::from_floats([[-0.5, 0.1], [-1.0, 0.7]], &device);
-        let eps = Tensor::<Inner, 2>::from_floats([[0.4, -0.9], [1.5, -0.2]], &device);
-        let (a, log_pi) = sample_tanh_gaussian(mean.clone(), log_std.clone(), eps.clone());
-        let (m, ls, e) = (vec2(mean), vec2(log_std), vec2(eps));
-        let (a, log_pi) = (vec2(a), vec2(log_pi));
-        for row in 0..2 {
-            let mut naive = 0.0_f64;
-            for j in 0..2 {
-                let i = 2 * row + j;
-                let (mu, s, eps) = (f64::from(m[i]), f64::from(ls[i]).exp(), f64::from(e[i]));
-                let u = mu + s * eps;
-                assert!((f64::from(a[i]) - u.tanh()).abs() < 1e-6);
-                let normal = -0.5 * eps * eps - s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln();
-                naive += normal - (1.0 - u.tanh().powi(2)).ln();
-            }
-            assert!((f64::from(log_pi[row]) - naive).abs() < 1e-4, "{} vs {naive}", log_pi[row]);
-        }
-        // |u| = 40: 1 − tanh² u underflows to 0 in f32, the stable form does not.
-        let big = Tensor::<Inner, 2>::from_floats([[40.0, -40.0]], &device);
-        let (_, lp) = sample_tanh_gaussian(
-            big,
-            Tensor::zeros([1, 2], &device),
-            Tensor::zeros([1, 2], &device),
-        );
-        let lp = vec2(lp)[0];
-        assert!(lp.is_finite() && lp > 100.0, "log π = {lp}");
-    }
-
-    #[test]
     fn soft_update_is_polyak_averaging() {
         let device = Default::default();
         let config = small_config();
-        let online = MlpCritic::<B>::new(&config, &device);
+        let (online, _) =
+            config.mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(1), &device).unwrap();
         let target = online.valid();
         let before = params(&target);
         // Move the online critic: one optimizer step on a squared Q.
@@ -874,7 +743,8 @@ mod tests {
     fn global_norm_clipping_scales_all_gradients_together() {
         let device = Default::default();
         let config = small_config();
-        let critic = MlpCritic::<B>::new(&config, &device);
+        let (critic, _) =
+            config.mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(2), &device).unwrap();
         let obs = Tensor::<B, 2>::ones([8, 5], &device).mul_scalar(3.0);
         let act = Tensor::<B, 2>::ones([8, 2], &device);
         let grads_of = || {
