@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod layers;
 pub mod nets;
+pub mod pesac;
 pub mod replay;
 pub mod sac;
 pub mod scaling;

@@ -1,0 +1,1096 @@
+//! PE-SAC, partially equivariant SAC: "Partially Equivariant Reinforcement Learning in
+//! Symmetry-Breaking Environments" (arXiv:2512.00915; summary in
+//! `reference/papers/partially-equivariant-rl-pe-sac.txt`), one update as specified in
+//! `reference/algorithms.md` §1.1, hyperparameters §1.2.
+//!
+//! An invariant critic Q_E and an equivariant actor π_E are used where the task is symmetric, a
+//! standard critic Q_N and actor π_N where it is not; a hard gate λ(s, a) ∈ {0, 1} picks between
+//! them per sample. [`PeSac::train_step`] runs, in the paper's order:
+//! 1. [`PeSac::update_predictors`]: L_P = Σ_{i∈{E,N}} mean[‖P̂_i(s,a) − Δ‖² + c_r(R̂_i(s,a) − r)²],
+//!    Δ = (s' − s)/σ_Δ ([`DeltaScale`]).
+//! 2. [`PeSac::disagreement`] (no grad): dis = ‖P̂_E − P̂_N‖²/dim_s + c_r(R̂_E − R̂_N)².
+//! 3. [`PeSac::pseudo_labels`]: y = 1[dis > median(W) + k·1.4826·MAD(W)] over a sliding window W
+//!    of recent disagreements ([`DisagreementWindow`]).
+//! 4. [`PeSac::update_gates`]: L_ω = BCE(p_ω(s,a), y); a_π ~ π(·|s),
+//!    u = sg(p_ω(s,a_π)) − p_ζ(s), L_ζ = mean |τ_e − 1[u<0]|·u² ([`expectile_loss`]).
+//! 5. [`PeSac::update_critic`]: λ = hard(p_ω(s,a)), λ' = hard(p_ω(s',a')), a' ~ π(·|s');
+//!    y_Q = r + γ(1 − terminated)[min_j((1−λ')Q̄_E^j + λ'Q̄_N^j)(s',a') − α log π(a'|s')];
+//!    L_Q = Σ_j mean(((1−λ)Q_E^j + λQ_N^j)(s,a) − y_Q)².
+//! 6. [`PeSac::update_actor`]: λζ = hard(p_ζ(s)) picks π_E or π_N per sample, ã reparameterised,
+//!    λ̃ = hard(p_ω(s,ã)); L_π = mean[α log π(ã|s) − min_j((1−λ̃)Q_E^j + λ̃Q_N^j)(s,ã)].
+//! 7. [`PeSac::update_alpha`]: L(α) = −mean[log α · (log π(ã|s) + H̄)].
+//! 8. [`PeSac::soft_update_targets`]: Polyak averaging of Q̄_E and Q̄_N (τ_p).
+//!
+//! hard(p) = 1[p > 0.5]; every λ is a stop-gradient, and the gates get no RL gradient (they are
+//! read on no-grad copies in steps 5–6). During the first [`PeSacConfig::gate_warmup_updates`]
+//! updates every λ is forced to 0 (the equivariant branch only), §1.2.
+//!
+//! What differs from the paper (whose anomaly detector, disagreement measure and expectile are not
+//! published; algorithms.md §1 "Unknown"), all [I] choices of algorithms.md §1.1:
+//! - The disagreement, the robust upper-tail pseudo-label rule and the expectile τ_e are §1.1's
+//!   proposals, not the paper's verified method.
+//! - With the hard gate the product of experts reduces to choosing one expert per sample; log π
+//!   is that expert's tanh-corrected log-likelihood (§1.1). The soft-λ PoE is not implemented.
+//! - A branch no sample of the batch uses is not stepped at all (its Adam state does not advance
+//!   on an all-zero gradient), so during the warm-up Q_N and π_N stay exactly as initialised.
+//! - a' in the TD target and a_π in the state-gate loss come from the acting policy
+//!   (λζ-selected expert), the policy whose value Q estimates.
+//! - The networks use regular-representation hidden features instead of EMLP's mixed ones
+//!   ([`crate::nets`]).
+
+use std::collections::VecDeque;
+
+use burn::config::Config;
+use burn::module::{AutodiffModule, Module};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use equigate_symmetry::Representation;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::layers::LayerError;
+use crate::nets::{
+    tanh_gaussian, ActionGate, EquiActor, EquiCritic, EquiPredictor, MlpActor, MlpCritic,
+    MlpPredictor, NetsConfig, StateGate,
+};
+use crate::replay::Batch;
+use crate::sac::{clip_global_norm, standard_normal, ActMode, LogAlpha, SacConfig, SoftUpdate};
+
+// ------------------------------------------------------------------------------------------------
+// Hyperparameters
+// ------------------------------------------------------------------------------------------------
+
+/// PE-SAC hyperparameters: the SAC core plus the PE fields (algorithms.md §1.2), saved beside
+/// every checkpoint.
+#[derive(Config, Debug)]
+pub struct PeSacConfig {
+    /// The SAC core: dims, learning rates, γ, τ_p, temperature, clipping, seed (§1.2). Its
+    /// `hidden` is not read here: PE-SAC's widths are in [`Self::nets`].
+    pub sac: SacConfig,
+    /// Widths of all networks (default: 2×256 MLPs, 2 × 256 regular features; §1.2).
+    #[config(default = "NetsConfig::new()")]
+    pub nets: NetsConfig,
+    /// Learning rate of both predictors, Adam (default: `3e-4`, §1.2 "gate and predictors").
+    #[config(default = 3e-4)]
+    pub predictor_lr: f64,
+    /// Learning rate of both gates, Adam (default: `3e-4`, §1.2).
+    #[config(default = 3e-4)]
+    pub gate_lr: f64,
+    /// Weight c_r of the reward terms in L_P and in the disagreement (default: `1.0` [I]: the
+    /// reward and the normalised state change are both O(1), and the reward head is what
+    /// detects reward-level symmetry breaking, which the paper's ablation shows is needed).
+    #[config(default = 1.0)]
+    pub reward_weight: f64,
+    /// Size of the sliding window W of recent per-sample disagreements (default: `10000` [I]:
+    /// about 40 batches of 256, long enough for a stable median/MAD, short enough to follow the
+    /// predictors as they improve).
+    #[config(default = 10000)]
+    pub window_size: usize,
+    /// k of the upper-tail rule dis > median(W) + k·1.4826·MAD(W) (default: `3.0` [I]: the usual
+    /// robust 3σ outlier rule; 1.4826·MAD estimates σ for Gaussian data).
+    #[config(default = 3.0)]
+    pub outlier_k: f64,
+    /// Expectile τ_e of the state gate's loss (default: `0.99` [I]: τ→1 makes p_ζ(s) approach
+    /// max_a p_ω(s, a), §1.1; the paper's τ is not published).
+    #[config(default = 0.99)]
+    pub expectile: f64,
+    /// Threshold of hard(p) = 1[p > threshold] (default: `0.5`, §1.2).
+    #[config(default = 0.5)]
+    pub gate_threshold: f64,
+    /// Updates during which every λ is forced to 0 (default: `5000`, §1.2 "force λ=0 for the
+    /// first ~5k updates": the predictors must fit before their disagreement means anything).
+    #[config(default = 5000)]
+    pub gate_warmup_updates: u64,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Errors, metrics
+// ------------------------------------------------------------------------------------------------
+
+/// Errors building a [`PeSac`].
+#[derive(Debug, thiserror::Error)]
+pub enum PeSacError {
+    /// A network could not be built.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// A representation's dimension differs from the config's.
+    #[error("{what}: the config says {config} dims, the representation has {representation}")]
+    DimMismatch {
+        /// `obs_dim` or `act_dim`.
+        what: &'static str,
+        /// Value in [`SacConfig`].
+        config: usize,
+        /// Dimension of the representation.
+        representation: usize,
+    },
+    /// A hyperparameter is out of range.
+    #[error("{what} = {value} is out of range ({range})")]
+    BadValue {
+        /// The config field.
+        what: &'static str,
+        /// The value given.
+        value: f64,
+        /// The accepted range.
+        range: &'static str,
+    },
+}
+
+/// Scalars logged after one [`PeSac::train_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PeSacMetrics {
+    /// L_P of P̂_E.
+    pub predictor_loss_e: f32,
+    /// L_P of P̂_N.
+    pub predictor_loss_n: f32,
+    /// σ_Δ after this batch ([`DeltaScale`]).
+    pub delta_scale: f32,
+    /// Mean disagreement over the batch.
+    pub disagreement: f32,
+    /// The label threshold median(W) + k·1.4826·MAD(W).
+    pub label_threshold: f32,
+    /// Fraction of the batch with pseudo-label y = 1.
+    pub pseudo_label_rate: f32,
+    /// L_ω = BCE(p_ω(s, a), y).
+    pub gate_bce: f32,
+    /// L_ζ, the state gate's expectile loss.
+    pub state_gate_loss: f32,
+    /// Fraction of the batch with λ = hard(p_ω(s, a)) = 1 in the critic update (0 in warm-up).
+    pub lambda_fraction: f32,
+    /// Fraction of the batch with λζ = hard(p_ζ(s)) = 1 in the actor update (0 in warm-up).
+    pub lambda_zeta_fraction: f32,
+    /// L_Q.
+    pub q_loss: f32,
+    /// Mean of the mixture Q^1 over the batch.
+    pub q1_mean: f32,
+    /// L_π.
+    pub actor_loss: f32,
+    /// L(α).
+    pub alpha_loss: f32,
+    /// α after the update.
+    pub alpha: f32,
+    /// −mean log π(ã|s), nats.
+    pub entropy: f32,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Normalisation of s' − s, the disagreement window, the losses
+// ------------------------------------------------------------------------------------------------
+
+/// The running scale σ_Δ of the predictors' target Δ = (s' − s)/σ_Δ: one scalar, the root mean
+/// square of all coordinates of s' − s over every transition the predictors have been trained on
+/// (a cumulative mean, so it settles as data accumulates).
+///
+/// One scalar, not one per coordinate and with no mean shift, so that Δ stays ρ_s-equivariant
+/// (a per-coordinate scale would differ between the two coordinates of a ρ1 pair, a mean shift is
+/// not equivariant); the observations are already scaled to O(1) by [`crate::scaling`], so one
+/// scale is enough to make the disagreement independent of the control period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaScale {
+    sum_squares: f64,
+    count: f64,
+}
+
+impl DeltaScale {
+    /// Smallest σ_Δ (no division by zero while s' = s, e.g. in a frozen simulator).
+    pub const MIN: f64 = 1e-6;
+
+    /// No data yet: σ_Δ = 1.
+    pub fn new() -> Self {
+        Self { sum_squares: 0.0, count: 0.0 }
+    }
+
+    /// Adds the squares of `delta`'s coordinates.
+    pub fn update(&mut self, sum_squares: f64, count: usize) {
+        self.sum_squares += sum_squares;
+        self.count += count as f64;
+    }
+
+    /// σ_Δ = max(√(mean (s' − s)²), [`Self::MIN`]), or 1 before any data.
+    pub fn scale(&self) -> f64 {
+        if self.count == 0.0 {
+            1.0
+        } else {
+            (self.sum_squares / self.count).sqrt().max(Self::MIN)
+        }
+    }
+}
+
+impl Default for DeltaScale {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The sliding window W of recent per-sample disagreements and the robust upper-tail rule
+/// y = 1[dis > median(W) + k·1.4826·MAD(W)] (algorithms.md §1.1 step 3, [I]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisagreementWindow {
+    values: VecDeque<f32>,
+    capacity: usize,
+}
+
+impl DisagreementWindow {
+    /// An empty window holding at most `capacity` values (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self { values: VecDeque::with_capacity(capacity), capacity }
+    }
+
+    /// Number of values held.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Appends `dis` (dropping the oldest values beyond the capacity), then labels each of `dis`
+    /// against the window that includes them. Returns (y ∈ {0, 1} per value, threshold). A window
+    /// with MAD = 0 (e.g. constant) has threshold = median: values equal to it are labelled 0.
+    pub fn push_and_label(&mut self, dis: &[f32], k: f64) -> (Vec<f32>, f32) {
+        for &d in dis {
+            if self.values.len() == self.capacity {
+                self.values.pop_front();
+            }
+            self.values.push_back(d);
+        }
+        let threshold = self.threshold(k);
+        (dis.iter().map(|&d| f32::from(u8::from(d > threshold))).collect(), threshold)
+    }
+
+    /// median(W) + k·1.4826·MAD(W), MAD(W) = median |w − median(W)|; +∞ for an empty window.
+    pub fn threshold(&self, k: f64) -> f32 {
+        let values: Vec<f32> = self.values.iter().copied().collect();
+        let Some(med) = median(values.clone()) else { return f32::INFINITY };
+        let mad = median(values.iter().map(|v| (v - med).abs()).collect())
+            .expect("the deviations have as many values as the non-empty window");
+        (f64::from(med) + k * 1.4826 * f64::from(mad)) as f32
+    }
+}
+
+/// The median (mean of the two middle values for an even count), `None` if empty.
+fn median(mut values: Vec<f32>) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) })
+}
+
+/// The expectile loss mean |τ − 1[u < 0]|·u²: asymmetric least squares whose minimiser over a
+/// constant is the τ-expectile of the targets (τ = 0.5: the mean; τ → 1: the maximum).
+///
+/// # Shapes
+/// `u: [batch, 1]` -> `[1]`.
+pub fn expectile_loss<B: Backend>(u: Tensor<B, 2>, tau: f64) -> Tensor<B, 1> {
+    // |τ − 1[u<0]| = τ where u ≥ 0, 1 − τ where u < 0.
+    let below = u.clone().lower_elem(0.0).float(); // [batch, 1]
+    let weight = below.mul_scalar(1.0 - 2.0 * tau).add_scalar(tau);
+    (weight * u.square()).mean()
+}
+
+/// Binary cross-entropy from logits z and labels y ∈ [0, 1], in the stable form
+/// max(z, 0) − z·y + log(1 + e^{−|z|}).
+///
+/// # Shapes
+/// `logits, labels: [batch, 1]` -> `[1]`.
+pub fn bce_with_logits<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 2>) -> Tensor<B, 1> {
+    let softplus = logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().log1p();
+    (softplus - logits * labels).mean()
+}
+
+/// A hard gate over a batch: λ ∈ {0, 1} per row and how many rows are 1.
+#[derive(Debug, Clone)]
+pub struct HardGate<B: Backend> {
+    /// λ, `[batch, 1]`, 0.0 or 1.0.
+    pub lambda: Tensor<B, 2>,
+    /// Rows with λ = 1.
+    pub ones: usize,
+    /// Rows.
+    pub rows: usize,
+}
+
+impl<B: Backend> HardGate<B> {
+    /// λ = 1[p > threshold] (`p: [batch, 1]`).
+    pub fn from_probability(p: Tensor<B, 2>, threshold: f64) -> Self {
+        let rows = p.dims()[0];
+        let lambda = p.greater_elem(threshold).float();
+        let ones = lambda.clone().sum().into_scalar().elem::<f32>().round() as usize;
+        Self { lambda, ones, rows }
+    }
+
+    /// λ ≡ 0 (`rows` rows): the equivariant branch everywhere.
+    pub fn zeros(rows: usize, device: &B::Device) -> Self {
+        Self { lambda: Tensor::zeros([rows, 1], device), ones: 0, rows }
+    }
+
+    /// Whether some row uses the equivariant branch (λ = 0).
+    pub fn uses_e(&self) -> bool {
+        self.ones < self.rows
+    }
+
+    /// Whether some row uses the standard branch (λ = 1).
+    pub fn uses_n(&self) -> bool {
+        self.ones > 0
+    }
+
+    /// Fraction of rows with λ = 1.
+    pub fn fraction(&self) -> f32 {
+        self.ones as f32 / self.rows.max(1) as f32
+    }
+
+    /// (1 − λ)·x_E + λ·x_N per row, evaluating only the branches some row uses.
+    ///
+    /// # Shapes
+    /// `x_e(), x_n(): [batch, d]` -> `[batch, d]`.
+    pub fn mix(
+        &self,
+        x_e: impl FnOnce() -> Tensor<B, 2>,
+        x_n: impl FnOnce() -> Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        match (self.uses_e(), self.uses_n()) {
+            (true, false) => x_e(),
+            (false, true) => x_n(),
+            _ => {
+                let (e, n) = (x_e(), x_n());
+                let lambda = self.lambda.clone().repeat_dim(1, e.dims()[1]); // [batch, d]
+                e * lambda.clone().neg().add_scalar(1.0) + n * lambda
+            }
+        }
+    }
+}
+
+impl<B: Backend> HardGate<B> {
+    /// The same gate as a constant of the autodiff backend `A` (no graph).
+    pub fn lift<A: AutodiffBackend<InnerBackend = B>>(&self) -> HardGate<A> {
+        HardGate {
+            lambda: Tensor::from_inner(self.lambda.clone()),
+            ones: self.ones,
+            rows: self.rows,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The agent
+// ------------------------------------------------------------------------------------------------
+
+/// One Adam optimizer per network.
+struct Optimizers<B: AutodiffBackend> {
+    q_e: OptimizerAdaptor<Adam, EquiCritic<B>, B>,
+    q_n: OptimizerAdaptor<Adam, MlpCritic<B>, B>,
+    pi_e: OptimizerAdaptor<Adam, EquiActor<B>, B>,
+    pi_n: OptimizerAdaptor<Adam, MlpActor<B>, B>,
+    p_e: OptimizerAdaptor<Adam, EquiPredictor<B>, B>,
+    p_n: OptimizerAdaptor<Adam, MlpPredictor<B>, B>,
+    gate_omega: OptimizerAdaptor<Adam, ActionGate<B>, B>,
+    gate_zeta: OptimizerAdaptor<Adam, StateGate<B>, B>,
+    log_alpha: OptimizerAdaptor<Adam, LogAlpha<B>, B>,
+}
+
+/// What [`PeSac::update_critic`] reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CriticStep {
+    /// L_Q.
+    pub q_loss: f32,
+    /// Mean of the mixture Q^1.
+    pub q1_mean: f32,
+    /// Fraction of the batch with λ = 1.
+    pub lambda_fraction: f32,
+}
+
+/// The PE-SAC learner: the E and N critics (with no-grad targets), actors and predictors, the two
+/// gates, the temperature, their Adam optimizers, the disagreement window and the noise RNG.
+pub struct PeSac<B: AutodiffBackend> {
+    /// Hyperparameters.
+    pub config: PeSacConfig,
+    /// Invariant twin critic Q_E^{1,2} (ρ_s ⊕ ρ_a → trivial).
+    pub q_e: EquiCritic<B>,
+    /// Target Q̄_E (no autodiff).
+    pub q_e_target: EquiCritic<B::InnerBackend>,
+    /// Standard twin critic Q_N^{1,2}.
+    pub q_n: MlpCritic<B>,
+    /// Target Q̄_N (no autodiff).
+    pub q_n_target: MlpCritic<B::InnerBackend>,
+    /// Equivariant actor π_E.
+    pub pi_e: EquiActor<B>,
+    /// Standard actor π_N.
+    pub pi_n: MlpActor<B>,
+    /// Equivariant predictor P̂_E (Δ and R̂).
+    pub p_e: EquiPredictor<B>,
+    /// Standard predictor P̂_N.
+    pub p_n: MlpPredictor<B>,
+    /// Action gate p_ω(s, a) = Pr(λ = 1 | s, a).
+    pub gate_omega: ActionGate<B>,
+    /// State gate p_ζ(s) ≈ max_a p_ω(s, a).
+    pub gate_zeta: StateGate<B>,
+    /// log α.
+    pub log_alpha: LogAlpha<B>,
+    /// H̄ (nats).
+    pub target_entropy: f64,
+    /// The window W of recent disagreements.
+    pub window: DisagreementWindow,
+    /// σ_Δ of the predictors' target.
+    pub delta_scale: DeltaScale,
+    optimizers: Optimizers<B>,
+    /// Dense no-grad copy of π_E for acting, rebuilt after each actor step.
+    acting_pi_e: Option<EquiActor<B::InnerBackend>>,
+    rng: ChaCha8Rng,
+    device: B::Device,
+    updates: u64,
+}
+
+impl<B: AutodiffBackend> PeSac<B> {
+    /// A learner for observations with representation `obs` and actions with representation
+    /// `act` (their group is the symmetry; the task declares both). All networks are initialised
+    /// from a ChaCha8 RNG seeded by `config.sac.seed`; the targets start as copies.
+    pub fn new(
+        config: PeSacConfig,
+        obs: &Representation,
+        act: &Representation,
+        device: &B::Device,
+    ) -> Result<Self, PeSacError> {
+        let sac = &config.sac;
+        for (what, config, representation) in
+            [("obs_dim", sac.obs_dim, obs.dim()), ("act_dim", sac.act_dim, act.dim())]
+        {
+            if config != representation {
+                return Err(PeSacError::DimMismatch { what, config, representation });
+            }
+        }
+        if !(0.0..1.0).contains(&config.expectile) {
+            let value = config.expectile;
+            return Err(PeSacError::BadValue { what: "expectile", value, range: "[0, 1)" });
+        }
+        let (obs_dim, act_dim) = (sac.obs_dim, sac.act_dim);
+        let nets = &config.nets;
+        let mut rng = ChaCha8Rng::seed_from_u64(sac.seed);
+        let q_e = EquiCritic::new(&nets.equi, obs, act, &mut rng, device)?;
+        let q_n = MlpCritic::new(&nets.mlp, obs_dim, act_dim, &mut rng, device)?;
+        let pi_e = EquiActor::new(&nets.equi, &nets.actor, obs, act, &mut rng, device)?;
+        let pi_n = MlpActor::new(&nets.mlp, &nets.actor, obs_dim, act_dim, &mut rng, device)?;
+        let p_e = EquiPredictor::new(&nets.equi, obs, act, &mut rng, device)?;
+        let p_n = MlpPredictor::new(&nets.mlp, obs_dim, act_dim, &mut rng, device)?;
+        let gate_omega = ActionGate::new(&nets.mlp, obs_dim, act_dim, &mut rng, device)?;
+        let gate_zeta = StateGate::new(&nets.mlp, obs_dim, &mut rng, device)?;
+        let adam = AdamConfig::new().with_epsilon(sac.adam_epsilon as f32);
+        let optimizers = Optimizers {
+            q_e: adam.init(),
+            q_n: adam.init(),
+            pi_e: adam.init(),
+            pi_n: adam.init(),
+            p_e: adam.init(),
+            p_n: adam.init(),
+            gate_omega: adam.init(),
+            gate_zeta: adam.init(),
+            log_alpha: adam.init(),
+        };
+        Ok(Self {
+            q_e_target: q_e.valid(),
+            q_n_target: q_n.valid(),
+            log_alpha: LogAlpha::new(sac.init_temperature, device),
+            target_entropy: sac.target_entropy(),
+            window: DisagreementWindow::new(config.window_size),
+            delta_scale: DeltaScale::new(),
+            // The noise stream is distinct from the initialisation stream.
+            rng: ChaCha8Rng::seed_from_u64(sac.seed.wrapping_add(1)),
+            device: device.clone(),
+            updates: 0,
+            acting_pi_e: None,
+            optimizers,
+            q_e,
+            q_n,
+            pi_e,
+            pi_n,
+            p_e,
+            p_n,
+            gate_omega,
+            gate_zeta,
+            config,
+        })
+    }
+
+    /// Number of [`Self::train_step`] calls so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// Whether every λ is still forced to 0 ([`PeSacConfig::gate_warmup_updates`]).
+    pub fn in_gate_warmup(&self) -> bool {
+        self.updates < self.config.gate_warmup_updates
+    }
+
+    /// The current temperature α.
+    pub fn alpha(&self) -> f64 {
+        self.log_alpha.alpha()
+    }
+
+    /// One PE-SAC update on `batch`, in the paper's order (module header).
+    pub fn train_step(&mut self, batch: &Batch<B>) -> PeSacMetrics {
+        let alpha = self.alpha();
+        let (predictor_loss_e, predictor_loss_n) = self.update_predictors(batch);
+        let dis = self.disagreement(batch);
+        let (y, label_threshold) = self.pseudo_labels(&dis);
+        let (gate_bce, state_gate_loss) = self.update_gates(batch, &y);
+        let critic = self.update_critic(batch, alpha);
+        let (actor_loss, log_pi, lambda_zeta_fraction) = self.update_actor(batch, alpha);
+        let entropy = -scalar(log_pi.clone().mean());
+        let alpha_loss = self.update_alpha(log_pi);
+        self.soft_update_targets();
+        self.updates += 1;
+        let n = dis.len().max(1) as f32;
+        PeSacMetrics {
+            predictor_loss_e,
+            predictor_loss_n,
+            delta_scale: self.delta_scale.scale() as f32,
+            disagreement: dis.iter().sum::<f32>() / n,
+            label_threshold,
+            pseudo_label_rate: y.iter().sum::<f32>() / n,
+            gate_bce,
+            state_gate_loss,
+            lambda_fraction: critic.lambda_fraction,
+            lambda_zeta_fraction,
+            q_loss: critic.q_loss,
+            q1_mean: critic.q1_mean,
+            actor_loss,
+            alpha_loss,
+            alpha: self.alpha() as f32,
+            entropy,
+        }
+    }
+
+    /// Step 1. Updates σ_Δ with this batch, then one step of each predictor on
+    /// L_P,i = mean[‖P̂_i(s,a) − (s' − s)/σ_Δ‖² + c_r(R̂_i(s,a) − r)²]. Returns (L_P,E, L_P,N).
+    pub fn update_predictors(&mut self, batch: &Batch<B>) -> (f32, f32) {
+        let delta = (batch.next_obs.clone() - batch.obs.clone()).inner(); // [batch, obs_dim]
+        let [rows, cols] = delta.dims();
+        self.delta_scale.update(f64::from(scalar(delta.clone().square().sum())), rows * cols);
+        let delta = Tensor::<B, 2>::from_inner(delta.div_scalar(self.delta_scale.scale()));
+        let c_r = self.config.reward_weight;
+        let predictor_loss = |(delta_hat, r_hat): (Tensor<B, 2>, Tensor<B, 2>)| {
+            let state = (delta_hat - delta.clone()).square().sum_dim(1); // [batch, 1]
+            let reward = (r_hat - batch.rewards.clone()).square().mul_scalar(c_r);
+            (state + reward).mean()
+        };
+        let (lr, clip) = (self.config.predictor_lr, self.config.sac.max_grad_norm);
+
+        let loss_e = predictor_loss(self.p_e.forward(batch.obs.clone(), batch.actions.clone()));
+        let grads = GradientsParams::from_grads(loss_e.backward(), &self.p_e);
+        self.p_e = adam_step(&mut self.optimizers.p_e, lr, clip, self.p_e.clone(), grads);
+
+        let loss_n = predictor_loss(self.p_n.forward(batch.obs.clone(), batch.actions.clone()));
+        let grads = GradientsParams::from_grads(loss_n.backward(), &self.p_n);
+        self.p_n = adam_step(&mut self.optimizers.p_n, lr, clip, self.p_n.clone(), grads);
+        (scalar(loss_e.inner()), scalar(loss_n.inner()))
+    }
+
+    /// Step 2 (no grad): dis = ‖P̂_E − P̂_N‖²/dim_s + c_r(R̂_E − R̂_N)² per sample, `[batch]`.
+    pub fn disagreement(&self, batch: &Batch<B>) -> Vec<f32> {
+        let (obs, actions) = (batch.obs.clone().inner(), batch.actions.clone().inner());
+        let (delta_e, r_e) = self.p_e.valid().forward(obs.clone(), actions.clone());
+        let (delta_n, r_n) = self.p_n.valid().forward(obs, actions);
+        let dim_s = delta_e.dims()[1] as f64;
+        let state = (delta_e - delta_n).square().sum_dim(1).div_scalar(dim_s); // [batch, 1]
+        let reward = (r_e - r_n).square().mul_scalar(self.config.reward_weight);
+        to_vec(state + reward)
+    }
+
+    /// Step 3: y = 1[dis > median(W) + k·1.4826·MAD(W)] after appending `dis` to W. Returns
+    /// (y per sample, threshold).
+    pub fn pseudo_labels(&mut self, dis: &[f32]) -> (Vec<f32>, f32) {
+        self.window.push_and_label(dis, self.config.outlier_k)
+    }
+
+    /// Step 4: one step of p_ω on L_ω = BCE(p_ω(s, a), y), then one step of p_ζ on
+    /// L_ζ = mean |τ_e − 1[u<0]|·u², u = sg(p_ω(s, a_π)) − p_ζ(s), a_π ~ π(·|s) (the acting
+    /// policy, no grad). No RL loss reaches either gate. Returns (L_ω, L_ζ).
+    pub fn update_gates(&mut self, batch: &Batch<B>, y: &[f32]) -> (f32, f32) {
+        let (lr, clip) = (self.config.gate_lr, self.config.sac.max_grad_norm);
+        let rows = y.len();
+        let y = Tensor::<B, 2>::from_data(TensorData::new(y.to_vec(), [rows, 1]), &self.device);
+        let logits = self.gate_omega.logits(batch.obs.clone(), batch.actions.clone());
+        let gate_bce = bce_with_logits(logits, y);
+        let grads = GradientsParams::from_grads(gate_bce.backward(), &self.gate_omega);
+        let gate = self.gate_omega.clone();
+        self.gate_omega = adam_step(&mut self.optimizers.gate_omega, lr, clip, gate, grads);
+
+        let obs = batch.obs.clone().inner();
+        let (a_pi, _) = self.sample_policy(obs.clone());
+        let p_omega = self.gate_omega.valid().forward(obs, a_pi); // sg(p_ω(s, a_π)), [batch, 1]
+        let u = Tensor::<B, 2>::from_inner(p_omega) - self.gate_zeta.forward(batch.obs.clone());
+        let state_gate_loss = expectile_loss(u, self.config.expectile);
+        let grads = GradientsParams::from_grads(state_gate_loss.backward(), &self.gate_zeta);
+        let gate = self.gate_zeta.clone();
+        self.gate_zeta = adam_step(&mut self.optimizers.gate_zeta, lr, clip, gate, grads);
+        (scalar(gate_bce.inner()), scalar(state_gate_loss.inner()))
+    }
+
+    /// Step 5: critic step with the hard-gated mixture; λ = hard(p_ω(s, a)), λ' = hard(p_ω(s',
+    /// a')), both stop-gradient and 0 during the warm-up:
+    /// y_Q = r + γ(1 − terminated)[min_j((1−λ')Q̄_E^j + λ'Q̄_N^j)(s',a') − α log π(a'|s')],
+    /// L_Q = Σ_j mean(((1−λ)Q_E^j + λQ_N^j)(s,a) − y_Q)². Each sample trains one branch; a branch
+    /// no sample uses is not stepped.
+    pub fn update_critic(&mut self, batch: &Batch<B>, alpha: f64) -> CriticStep {
+        // The target, with no graph.
+        let next_obs = batch.next_obs.clone().inner();
+        let (next_actions, next_log_pi) = self.sample_policy(next_obs.clone());
+        let lambda_next = self.action_gate(next_obs.clone(), next_actions.clone());
+        let q_next_target = lambda_next
+            .mix(
+                || self.q_e_target.forward(next_obs.clone(), next_actions.clone()),
+                || self.q_n_target.forward(next_obs.clone(), next_actions.clone()),
+            )
+            .min_dim(1); // [batch, 1]
+        let min_q_next = q_next_target - next_log_pi.mul_scalar(alpha);
+        let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
+        let y =
+            batch.rewards.clone().inner() + not_done * min_q_next.mul_scalar(self.config.sac.gamma);
+        let y = Tensor::<B, 2>::from_inner(y); // [batch, 1]
+
+        let lambda = self.action_gate(batch.obs.clone().inner(), batch.actions.clone().inner());
+        let (obs, actions) = (batch.obs.clone(), batch.actions.clone());
+        let q = lambda.lift::<B>().mix(
+            || self.q_e.forward(obs.clone(), actions.clone()),
+            || self.q_n.forward(obs.clone(), actions.clone()),
+        ); // [batch, 2]
+        let q_loss = (q.clone() - y).square().sum_dim(1).mean();
+        let mut grads = q_loss.backward();
+        let (lr, clip) = (self.config.sac.q_lr, self.config.sac.max_grad_norm);
+        if lambda.uses_e() {
+            let g = GradientsParams::from_module(&mut grads, &self.q_e);
+            self.q_e = adam_step(&mut self.optimizers.q_e, lr, clip, self.q_e.clone(), g);
+        }
+        if lambda.uses_n() {
+            let g = GradientsParams::from_module(&mut grads, &self.q_n);
+            self.q_n = adam_step(&mut self.optimizers.q_n, lr, clip, self.q_n.clone(), g);
+        }
+        CriticStep {
+            q_loss: scalar(q_loss.inner()),
+            q1_mean: scalar(q.inner().narrow(1, 0, 1).mean()),
+            lambda_fraction: lambda.fraction(),
+        }
+    }
+
+    /// Step 6: actor step. λζ = hard(p_ζ(s)) (0 during the warm-up) picks π_E or π_N per sample;
+    /// ã is that expert's reparameterised tanh-Gaussian sample and log π its log-likelihood;
+    /// λ̃ = hard(p_ω(s, ã)) (stop-gradient); L_π = mean[α log π(ã|s) −
+    /// min_j((1−λ̃)Q_E^j + λ̃Q_N^j)(s,ã)] with the critics frozen (no-grad copies: the gradient
+    /// reaches ã only). Returns (L_π, log π(ã|s) `[batch, 1]` without graph, λζ fraction).
+    pub fn update_actor(
+        &mut self,
+        batch: &Batch<B>,
+        alpha: f64,
+    ) -> (f32, Tensor<B::InnerBackend, 2>, f32) {
+        let obs = batch.obs.clone();
+        let lambda_zeta = self.state_gate(obs.clone().inner());
+        let rows = lambda_zeta.rows;
+        let act_dim = self.config.sac.act_dim;
+        let eps = Tensor::<B, 2>::from_inner(self.noise([rows, act_dim]));
+        let sample = |(mean, log_std)| {
+            let (a, log_pi) = tanh_gaussian(mean, log_std, eps.clone());
+            Tensor::cat(vec![a, log_pi], 1) // [batch, act_dim + 1]
+        };
+        let a_and_log_pi = lambda_zeta.lift::<B>().mix(
+            || sample(self.pi_e.forward(obs.clone())),
+            || sample(self.pi_n.forward(obs.clone())),
+        );
+        let pi = a_and_log_pi.clone().narrow(1, 0, act_dim); // ã, [batch, act_dim]
+        let log_pi = a_and_log_pi.narrow(1, act_dim, 1); // [batch, 1]
+
+        let lambda_tilde = self.action_gate(obs.clone().inner(), pi.clone().inner());
+        let q_pi = lambda_tilde
+            .lift::<B>()
+            .mix(
+                || self.q_e.clone().no_grad().forward(obs.clone(), pi.clone()),
+                || self.q_n.clone().no_grad().forward(obs.clone(), pi.clone()),
+            )
+            .min_dim(1); // [batch, 1]
+        let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
+        let mut grads = actor_loss.backward();
+        let (lr, clip) = (self.config.sac.policy_lr, self.config.sac.max_grad_norm);
+        if lambda_zeta.uses_e() {
+            let g = GradientsParams::from_module(&mut grads, &self.pi_e);
+            self.pi_e = adam_step(&mut self.optimizers.pi_e, lr, clip, self.pi_e.clone(), g);
+            self.acting_pi_e = None;
+        }
+        if lambda_zeta.uses_n() {
+            let g = GradientsParams::from_module(&mut grads, &self.pi_n);
+            self.pi_n = adam_step(&mut self.optimizers.pi_n, lr, clip, self.pi_n.clone(), g);
+        }
+        (scalar(actor_loss.inner()), log_pi.inner(), lambda_zeta.fraction())
+    }
+
+    /// Step 7: temperature step on L(α) = −mean[log α · (log π(ã|s) + H̄)] (`log_pi: [batch, 1]`
+    /// from [`Self::update_actor`]). Returns L(α).
+    pub fn update_alpha(&mut self, log_pi: Tensor<B::InnerBackend, 2>) -> f32 {
+        let entropy_gap = Tensor::<B, 1>::from_inner(log_pi.mean().add_scalar(self.target_entropy));
+        let alpha_loss = (self.log_alpha.log_alpha.val() * entropy_gap).neg(); // [1]
+        let grads = GradientsParams::from_grads(alpha_loss.backward(), &self.log_alpha);
+        let (lr, log_alpha) = (self.config.sac.alpha_lr, self.log_alpha.clone());
+        self.log_alpha = adam_step(&mut self.optimizers.log_alpha, lr, None, log_alpha, grads);
+        scalar(alpha_loss.inner())
+    }
+
+    /// Step 8: Q̄ ← τ_p Q + (1 − τ_p) Q̄ for both critic pairs.
+    pub fn soft_update_targets(&mut self) {
+        let tau = self.config.sac.tau;
+        self.q_e_target = SoftUpdate::apply(&self.q_e, self.q_e_target.clone(), tau);
+        self.q_n_target = SoftUpdate::apply(&self.q_n, self.q_n_target.clone(), tau);
+    }
+
+    /// Actions for a row-major batch of observations `[n · obs_dim]` -> `[n · act_dim]` in
+    /// [-1, 1]: λζ = hard(p_ζ(s)) (0 during the warm-up) picks π_N or π_E per row, on no-grad
+    /// copies (π_E as a dense [`EquiActor::frozen`] copy, rebuilt after each actor step).
+    ///
+    /// # Panics
+    /// If `obs.len()` is not a positive multiple of `obs_dim`.
+    pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
+        let obs = self.obs_tensor(obs);
+        let lambda_zeta = self.state_gate(obs.clone());
+        let pi_e = self.acting_pi_e.get_or_insert_with(|| self.pi_e.valid().frozen()).clone();
+        let pi_n = || self.pi_n.valid();
+        let mean_log_std = lambda_zeta.mix(
+            || {
+                let (m, s) = pi_e.forward(obs.clone());
+                Tensor::cat(vec![m, s], 1)
+            },
+            || {
+                let (m, s) = pi_n().forward(obs.clone());
+                Tensor::cat(vec![m, s], 1)
+            },
+        ); // [n, 2 act_dim]
+        let act_dim = self.config.sac.act_dim;
+        let mean = mean_log_std.clone().narrow(1, 0, act_dim);
+        let action = match mode {
+            ActMode::Deterministic => mean.tanh(),
+            ActMode::Stochastic => {
+                let log_std = mean_log_std.narrow(1, act_dim, act_dim);
+                let eps = self.noise(mean.dims());
+                tanh_gaussian(mean, log_std, eps).0
+            }
+        };
+        to_vec(action)
+    }
+
+    /// λζ = hard(p_ζ(s)) for a row-major batch of observations (`[n · obs_dim]` -> `[n]`, 0 or 1;
+    /// all 0 during the warm-up): 1 where [`Self::act`] uses π_N.
+    ///
+    /// # Panics
+    /// If `obs.len()` is not a positive multiple of `obs_dim`.
+    pub fn lambda_zeta(&self, obs: &[f32]) -> Vec<f32> {
+        to_vec(self.state_gate(self.obs_tensor(obs)).lambda)
+    }
+
+    /// λζ = hard(p_ζ(s)) on the inner backend, ≡ 0 during the warm-up.
+    fn state_gate(&self, obs: Tensor<B::InnerBackend, 2>) -> HardGate<B::InnerBackend> {
+        if self.in_gate_warmup() {
+            return HardGate::zeros(obs.dims()[0], &obs.device());
+        }
+        let p_zeta = self.gate_zeta.valid().forward(obs);
+        HardGate::from_probability(p_zeta, self.config.gate_threshold)
+    }
+
+    /// λ = hard(p_ω(s, a)) on the inner backend, ≡ 0 during the warm-up.
+    fn action_gate(
+        &self,
+        obs: Tensor<B::InnerBackend, 2>,
+        actions: Tensor<B::InnerBackend, 2>,
+    ) -> HardGate<B::InnerBackend> {
+        if self.in_gate_warmup() {
+            return HardGate::zeros(obs.dims()[0], &obs.device());
+        }
+        let p_omega = self.gate_omega.valid().forward(obs, actions);
+        HardGate::from_probability(p_omega, self.config.gate_threshold)
+    }
+
+    /// a ~ π(·|s) of the acting policy (λζ-selected expert) with its log π, no graph.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> (`[batch, act_dim]`, `[batch, 1]`).
+    fn sample_policy(
+        &mut self,
+        obs: Tensor<B::InnerBackend, 2>,
+    ) -> (Tensor<B::InnerBackend, 2>, Tensor<B::InnerBackend, 2>) {
+        let lambda_zeta = self.state_gate(obs.clone());
+        let act_dim = self.config.sac.act_dim;
+        let eps = self.noise([lambda_zeta.rows, act_dim]);
+        let sample = |(mean, log_std)| {
+            let (a, log_pi) = tanh_gaussian(mean, log_std, eps.clone());
+            Tensor::cat(vec![a, log_pi], 1) // [batch, act_dim + 1]
+        };
+        let a_and_log_pi = lambda_zeta.mix(
+            || sample(self.pi_e.valid().forward(obs.clone())),
+            || sample(self.pi_n.valid().forward(obs.clone())),
+        );
+        (a_and_log_pi.clone().narrow(1, 0, act_dim), a_and_log_pi.narrow(1, act_dim, 1))
+    }
+
+    /// Row-major observations as a `[n, obs_dim]` tensor.
+    fn obs_tensor(&self, obs: &[f32]) -> Tensor<B::InnerBackend, 2> {
+        let d = self.config.sac.obs_dim;
+        assert!(
+            !obs.is_empty() && obs.len() % d == 0,
+            "act: obs length {} must be a positive multiple of obs_dim {d}",
+            obs.len()
+        );
+        Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), &self.device)
+    }
+
+    /// ε ~ N(0, I) of `shape` from the agent's seeded RNG, on the inner backend.
+    fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
+        let eps = standard_normal(&mut self.rng, shape[0] * shape[1]);
+        Tensor::from_data(TensorData::new(eps, shape), &self.device)
+    }
+}
+
+/// One Adam step of `module` with learning rate `lr`, after global-norm clipping when
+/// `max_norm` is set.
+fn adam_step<B: AutodiffBackend, M: AutodiffModule<B>>(
+    optimizer: &mut OptimizerAdaptor<Adam, M, B>,
+    lr: f64,
+    max_norm: Option<f64>,
+    module: M,
+    grads: GradientsParams,
+) -> M {
+    let grads = match max_norm {
+        Some(max_norm) => clip_global_norm(&module, grads, max_norm),
+        None => grads,
+    };
+    optimizer.step(lr, module, grads)
+}
+
+/// The single value of a `[1]` tensor as f32.
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
+    t.into_scalar().elem::<f32>()
+}
+
+/// All values of a float tensor, row-major.
+fn to_vec<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().expect("converted to f32 just before")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::{ReplayBuffer, Transition};
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::{ModuleVisitor, Param};
+    use equigate_symmetry::{FieldKind, Group};
+
+    type B = Autodiff<Flex>;
+
+    /// C_4 acting on (p_xy, g_xy, z): two ρ1 pairs and an invariant; action: two invariants.
+    fn reps() -> (Representation, Representation) {
+        let g = Group::cyclic(4).unwrap();
+        let obs = Representation::from_layout(
+            &g,
+            &[(FieldKind::Rotation2, 2), (FieldKind::Rotation2, 2), (FieldKind::Invariant, 1)],
+        )
+        .unwrap();
+        let act = Representation::from_layout(&g, &[(FieldKind::Invariant, 2)]).unwrap();
+        (obs, act)
+    }
+
+    fn small_config(warmup: u64) -> PeSacConfig {
+        let sac = SacConfig::new(5, 2).with_batch_size(16);
+        let nets = NetsConfig::new()
+            .with_mlp(crate::nets::MlpConfig::new().with_hidden(vec![16, 16]))
+            .with_equi(crate::nets::EquiConfig::new().with_hidden_dim(16));
+        PeSacConfig::new(sac).with_nets(nets).with_gate_warmup_updates(warmup).with_window_size(64)
+    }
+
+    fn agent(config: PeSacConfig) -> PeSac<B> {
+        let (obs, act) = reps();
+        PeSac::new(config, &obs, &act, &Default::default()).unwrap()
+    }
+
+    fn batch(config: &PeSacConfig) -> Batch<B> {
+        let (obs_dim, act_dim) = (config.sac.obs_dim, config.sac.act_dim);
+        let mut buf = ReplayBuffer::new(64, obs_dim, act_dim, 3).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for k in 0..64 {
+            let obs = standard_normal(&mut rng, obs_dim);
+            let next: Vec<f32> = obs
+                .iter()
+                .zip(standard_normal(&mut rng, obs_dim))
+                .map(|(o, n)| o + 0.1 * n)
+                .collect();
+            let act: Vec<f32> =
+                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
+            buf.push(Transition {
+                obs: &obs,
+                action: &act,
+                reward: -obs[0].abs(),
+                next_obs: &next,
+                terminated: k % 7 == 0,
+                truncated: false,
+            })
+            .unwrap();
+        }
+        buf.sample::<B>(config.sac.batch_size, &Default::default()).unwrap()
+    }
+
+    /// All float parameters of a module, flattened in visiting order.
+    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
+                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+            }
+        }
+        let mut c = Collect(Vec::new());
+        m.visit(&mut c);
+        c.0
+    }
+
+    #[test]
+    fn one_train_step_gives_finite_metrics() {
+        let config = small_config(0);
+        let mut agent = agent(config.clone());
+        let batch = batch(&config);
+        let m = agent.train_step(&batch);
+        assert_eq!(agent.updates(), 1);
+        for v in [
+            m.predictor_loss_e,
+            m.predictor_loss_n,
+            m.delta_scale,
+            m.disagreement,
+            m.label_threshold,
+            m.pseudo_label_rate,
+            m.gate_bce,
+            m.state_gate_loss,
+            m.lambda_fraction,
+            m.lambda_zeta_fraction,
+            m.q_loss,
+            m.q1_mean,
+            m.actor_loss,
+            m.alpha_loss,
+            m.alpha,
+            m.entropy,
+        ] {
+            assert!(v.is_finite(), "{m:?}");
+        }
+        assert!((0.0..=1.0).contains(&m.pseudo_label_rate));
+        assert_eq!(agent.window.len(), 16);
+        let m2 = agent.train_step(&batch);
+        assert!(m2.predictor_loss_e.is_finite() && m2.q_loss.is_finite(), "{m2:?}");
+    }
+
+    #[test]
+    fn during_warmup_only_the_equivariant_branch_learns() {
+        let config = small_config(10);
+        let mut agent = agent(config.clone());
+        let batch = batch(&config);
+        let (q_e, q_n, q_n_t) = (params(&agent.q_e), params(&agent.q_n), params(&agent.q_n_target));
+        let (pi_e, pi_n) = (params(&agent.pi_e), params(&agent.pi_n));
+        let (p_n, omega) = (params(&agent.p_n), params(&agent.gate_omega));
+        for _ in 0..2 {
+            let m = agent.train_step(&batch);
+            assert_eq!((m.lambda_fraction, m.lambda_zeta_fraction), (0.0, 0.0));
+        }
+        assert!(agent.in_gate_warmup());
+        assert!(params(&agent.q_n) == q_n, "Q_N must get no critic gradient in the warm-up");
+        // Polyak averaging of equal values moves them by at most rounding.
+        let target = params(&agent.q_n_target);
+        assert!(target.iter().zip(&q_n_t).all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + b.abs())));
+        assert!(params(&agent.pi_n) == pi_n, "π_N must not train in the warm-up");
+        assert!(params(&agent.q_e) != q_e && params(&agent.pi_e) != pi_e);
+        // The predictors and the gates train from the start.
+        assert!(params(&agent.p_n) != p_n && params(&agent.gate_omega) != omega);
+    }
+
+    #[test]
+    fn after_warmup_a_gate_at_one_trains_only_the_standard_critic() {
+        let config = small_config(0);
+        let mut agent = agent(config.clone());
+        // p_ω ≡ σ(50) ≈ 1: the last layer outputs its bias only.
+        let last = agent.gate_omega.mlp.layers.last_mut().unwrap();
+        last.weight = Param::from_tensor(last.weight.val().zeros_like());
+        last.bias =
+            last.bias.as_ref().map(|b| Param::from_tensor(b.val().zeros_like().add_scalar(50.0)));
+        let batch = batch(&config);
+        let (q_e, q_n) = (params(&agent.q_e), params(&agent.q_n));
+        let step = agent.update_critic(&batch, 0.2);
+        assert_eq!(step.lambda_fraction, 1.0);
+        assert!(step.q_loss.is_finite());
+        assert!(params(&agent.q_e) == q_e, "λ = 1 everywhere: Q_E gets no critic gradient");
+        assert!(params(&agent.q_n) != q_n, "Q_N must train where λ = 1");
+    }
+
+    #[test]
+    fn pseudo_labels_mark_exactly_the_outliers() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        // N(0, 1)-like values (clipped to ±2.5) with five large outliers among them.
+        let mut dis: Vec<f32> =
+            standard_normal(&mut rng, 300).iter().map(|v| v.clamp(-2.5, 2.5)).collect();
+        let outliers = [3, 50, 120, 200, 299];
+        for &i in &outliers {
+            dis[i] = 40.0 + i as f32;
+        }
+        let mut window = DisagreementWindow::new(1000);
+        let (y, threshold) = window.push_and_label(&dis, 3.0);
+        assert!(threshold > 2.5 && threshold < 6.0, "threshold {threshold}");
+        let labelled: Vec<usize> = (0..dis.len()).filter(|&i| y[i] == 1.0).collect();
+        assert_eq!(labelled, outliers);
+
+        // A constant window: MAD = 0, threshold = median, nothing labelled, nothing NaN.
+        let mut constant = DisagreementWindow::new(8);
+        let (y, threshold) = constant.push_and_label(&[0.25; 20], 3.0);
+        assert_eq!(threshold, 0.25);
+        assert!(y.iter().all(|&v| v == 0.0));
+        assert_eq!(constant.len(), 8, "the window slides");
+        assert_eq!(DisagreementWindow::new(4).threshold(3.0), f32::INFINITY);
+    }
+
+    #[test]
+    fn expectile_near_one_pushes_the_state_gate_to_the_max() {
+        // p_ω at four sampled actions; minimise L_ζ over a constant p_ζ by gradient descent.
+        let device = Default::default();
+        let targets = Tensor::<B, 2>::from_floats([[0.1], [0.3], [0.9], [0.5]], &device);
+        let fit = |tau: f64| {
+            let mut v = 0.0f32;
+            for _ in 0..3000 {
+                let p = Tensor::<B, 1>::from_floats([v], &device).require_grad();
+                let u = targets.clone() - p.clone().reshape([1, 1]).repeat_dim(0, 4);
+                let grads = expectile_loss(u, tau).backward();
+                v -= 0.5 * p.grad(&grads).unwrap().into_scalar().elem::<f32>();
+            }
+            v
+        };
+        let (mean, high) = (fit(0.5), fit(0.99));
+        assert!((mean - 0.45).abs() < 1e-3, "τ = 0.5 gives the mean, got {mean}");
+        assert!(high > 0.85 && high < 0.9, "τ = 0.99 approaches the max 0.9, got {high}");
+    }
+
+    #[test]
+    fn acting_with_the_equivariant_actor_is_invariant_under_c4() {
+        let config = small_config(5);
+        let mut agent = agent(config.clone());
+        let batch = batch(&config);
+        agent.train_step(&batch); // a non-trivial π_E
+        let (obs_rep, _) = reps();
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let s: Vec<f32> = standard_normal(&mut rng, 3 * 5);
+        assert!(agent.lambda_zeta(&s).iter().all(|&l| l == 0.0), "λζ = 0 in the warm-up");
+        let a = agent.act(&s, ActMode::Deterministic);
+        assert!(a.iter().any(|v| v.abs() > 1e-4));
+        for g in obs_rep.group().elements() {
+            let gs: Vec<f32> = s
+                .chunks(5)
+                .flat_map(|row| {
+                    let row: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+                    obs_rep.act(g, &row).unwrap().into_iter().map(|v| v as f32)
+                })
+                .collect();
+            let ga = agent.act(&gs, ActMode::Deterministic);
+            for (x, y) in a.iter().zip(&ga) {
+                assert!((x - y).abs() < 1e-4, "act(g·s) = {ga:?} ≠ act(s) = {a:?}");
+            }
+        }
+    }
+}
