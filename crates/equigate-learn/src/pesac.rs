@@ -39,6 +39,7 @@
 //!   ([`crate::nets`]).
 
 use std::collections::VecDeque;
+use std::path::Path;
 
 use burn::config::Config;
 use burn::module::{AutodiffModule, Module};
@@ -50,6 +51,7 @@ use equigate_symmetry::Representation;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::checkpoint::{self, CheckpointError};
 use crate::layers::LayerError;
 use crate::nets::{
     tanh_gaussian, ActionGate, EquiActor, EquiCritic, EquiPredictor, MlpActor, MlpCritic,
@@ -753,17 +755,7 @@ impl<B: AutodiffBackend> PeSac<B> {
         let obs = self.obs_tensor(obs);
         let lambda_zeta = self.state_gate(obs.clone());
         let pi_e = self.acting_pi_e.get_or_insert_with(|| self.pi_e.valid().frozen()).clone();
-        let pi_n = || self.pi_n.valid();
-        let mean_log_std = lambda_zeta.mix(
-            || {
-                let (m, s) = pi_e.forward(obs.clone());
-                Tensor::cat(vec![m, s], 1)
-            },
-            || {
-                let (m, s) = pi_n().forward(obs.clone());
-                Tensor::cat(vec![m, s], 1)
-            },
-        ); // [n, 2 act_dim]
+        let mean_log_std = gated_policy(&pi_e, &self.pi_n.valid(), &lambda_zeta, obs);
         let act_dim = self.config.sac.act_dim;
         let mean = mean_log_std.clone().narrow(1, 0, act_dim);
         let action = match mode {
@@ -784,6 +776,83 @@ impl<B: AutodiffBackend> PeSac<B> {
     /// If `obs.len()` is not a positive multiple of `obs_dim`.
     pub fn lambda_zeta(&self, obs: &[f32]) -> Vec<f32> {
         to_vec(self.state_gate(self.obs_tensor(obs)).lambda)
+    }
+
+    /// Writes a checkpoint into `dir` (created if missing), each file atomically: `config.json`
+    /// ([`PeSacConfig`]), one record per network (`q_e.mpk`, `q_n.mpk`, `pi_e.mpk`, `pi_n.mpk`,
+    /// `p_e.mpk`, `p_n.mpk`, `gate_omega.mpk`, `gate_zeta.mpk`, `log_alpha.mpk`) with its Adam
+    /// state (`<name>_optimizer.mpk`), the targets (`q_e_target.mpk`, `q_n_target.mpk`) and
+    /// [`PeSacTrainState`] (`train_state.json`: update count, noise RNG position, σ_Δ, the
+    /// window W). The replay buffer is not saved.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
+        let o = &self.optimizers;
+        checkpoint::save_config(&self.config, &dir.join(CONFIG_FILE))?;
+        save_trained(dir, "q_e", &self.q_e, &o.q_e)?;
+        save_trained(dir, "q_n", &self.q_n, &o.q_n)?;
+        save_trained(dir, "pi_e", &self.pi_e, &o.pi_e)?;
+        save_trained(dir, "pi_n", &self.pi_n, &o.pi_n)?;
+        save_trained(dir, "p_e", &self.p_e, &o.p_e)?;
+        save_trained(dir, "p_n", &self.p_n, &o.p_n)?;
+        save_trained(dir, "gate_omega", &self.gate_omega, &o.gate_omega)?;
+        save_trained(dir, "gate_zeta", &self.gate_zeta, &o.gate_zeta)?;
+        save_trained(dir, "log_alpha", &self.log_alpha, &o.log_alpha)?;
+        checkpoint::save_module(&self.q_e_target, &dir.join("q_e_target.mpk"))?;
+        checkpoint::save_module(&self.q_n_target, &dir.join("q_n_target.mpk"))?;
+        let state = PeSacTrainState {
+            updates: self.updates,
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos(),
+            delta_sum_squares: self.delta_scale.sum_squares,
+            delta_count: self.delta_scale.count,
+            window: self.window.values.iter().copied().collect(),
+        };
+        checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
+    }
+
+    /// Restores everything [`Self::save_checkpoint`] wrote into this learner (built with the
+    /// same config and representations), so that training resumes exactly where it stopped
+    /// (given the same batches).
+    pub fn load_checkpoint(mut self, dir: &Path) -> Result<Self, CheckpointError> {
+        let d = self.device.clone();
+        let o = self.optimizers;
+        // Into the autodiff modules themselves, so that their parameters keep require_grad.
+        let (q_e, q_e_o) = load_trained(dir, "q_e", self.q_e, o.q_e, &d)?;
+        let (q_n, q_n_o) = load_trained(dir, "q_n", self.q_n, o.q_n, &d)?;
+        let (pi_e, pi_e_o) = load_trained(dir, "pi_e", self.pi_e, o.pi_e, &d)?;
+        let (pi_n, pi_n_o) = load_trained(dir, "pi_n", self.pi_n, o.pi_n, &d)?;
+        let (p_e, p_e_o) = load_trained(dir, "p_e", self.p_e, o.p_e, &d)?;
+        let (p_n, p_n_o) = load_trained(dir, "p_n", self.p_n, o.p_n, &d)?;
+        let (omega, omega_o) = load_trained(dir, "gate_omega", self.gate_omega, o.gate_omega, &d)?;
+        let (zeta, zeta_o) = load_trained(dir, "gate_zeta", self.gate_zeta, o.gate_zeta, &d)?;
+        let (log_alpha, alpha_o) = load_trained(dir, "log_alpha", self.log_alpha, o.log_alpha, &d)?;
+        self.q_e_target =
+            checkpoint::load_module(self.q_e_target, &dir.join("q_e_target.mpk"), &d)?;
+        self.q_n_target =
+            checkpoint::load_module(self.q_n_target, &dir.join("q_n_target.mpk"), &d)?;
+        (self.q_e, self.q_n, self.pi_e, self.pi_n, self.p_e, self.p_n) =
+            (q_e, q_n, pi_e, pi_n, p_e, p_n);
+        (self.gate_omega, self.gate_zeta, self.log_alpha) = (omega, zeta, log_alpha);
+        self.optimizers = Optimizers {
+            q_e: q_e_o,
+            q_n: q_n_o,
+            pi_e: pi_e_o,
+            pi_n: pi_n_o,
+            p_e: p_e_o,
+            p_n: p_n_o,
+            gate_omega: omega_o,
+            gate_zeta: zeta_o,
+            log_alpha: alpha_o,
+        };
+        self.acting_pi_e = None;
+        let state: PeSacTrainState = checkpoint::load_config(&dir.join(TRAIN_STATE_FILE))?;
+        self.updates = state.updates;
+        self.rng.set_stream(state.rng_stream);
+        self.rng.set_word_pos(state.rng_word_pos);
+        self.delta_scale =
+            DeltaScale { sum_squares: state.delta_sum_squares, count: state.delta_count };
+        self.window = DisagreementWindow::new(self.config.window_size);
+        self.window.values.extend(state.window);
+        Ok(self)
     }
 
     /// λζ = hard(p_ζ(s)) on the inner backend, ≡ 0 during the warm-up.
@@ -846,6 +915,132 @@ impl<B: AutodiffBackend> PeSac<B> {
         let eps = standard_normal(&mut self.rng, shape[0] * shape[1]);
         Tensor::from_data(TensorData::new(eps, shape), &self.device)
     }
+}
+
+/// Checkpoint file of the [`PeSacConfig`].
+pub const CONFIG_FILE: &str = "config.json";
+/// Checkpoint file of the [`PeSacTrainState`].
+pub const TRAIN_STATE_FILE: &str = "train_state.json";
+
+/// Counters, RNG position and pseudo-label state saved beside the networks so that a run
+/// resumes exactly.
+#[derive(Config, Debug, PartialEq)]
+pub struct PeSacTrainState {
+    /// [`PeSac::updates`] at the checkpoint.
+    pub updates: u64,
+    /// Stream of the noise RNG.
+    pub rng_stream: u64,
+    /// Word position of the noise RNG.
+    pub rng_word_pos: u128,
+    /// Σ (s' − s)² of [`DeltaScale`].
+    pub delta_sum_squares: f64,
+    /// Number of coordinates summed in [`DeltaScale`].
+    pub delta_count: f64,
+    /// The disagreement window W, oldest first.
+    pub window: Vec<f32>,
+}
+
+/// Saves `module` (a no-grad copy) as `<name>.mpk` and its Adam state as `<name>_optimizer.mpk`.
+fn save_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
+    dir: &Path,
+    name: &str,
+    module: &M,
+    optimizer: &OptimizerAdaptor<Adam, M, B>,
+) -> Result<(), CheckpointError> {
+    checkpoint::save_module(&module.valid(), &dir.join(format!("{name}.mpk")))?;
+    let path = dir.join(format!("{name}_optimizer.mpk"));
+    checkpoint::save_record::<B, _>(optimizer.to_record(), &path)
+}
+
+/// Loads what [`save_trained`] wrote into `module` and `optimizer`.
+fn load_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
+    dir: &Path,
+    name: &str,
+    module: M,
+    optimizer: OptimizerAdaptor<Adam, M, B>,
+    device: &B::Device,
+) -> Result<(M, OptimizerAdaptor<Adam, M, B>), CheckpointError> {
+    let module = checkpoint::load_module(module, &dir.join(format!("{name}.mpk")), device)?;
+    let path = dir.join(format!("{name}_optimizer.mpk"));
+    let optimizer = optimizer.load_record(checkpoint::load_record::<B, _>(&path, device)?);
+    Ok((module, optimizer))
+}
+
+/// A PE-SAC policy loaded from a checkpoint for inference, on any backend: π_E (dense, see
+/// [`EquiActor::frozen`]), π_N and the state gate p_ζ.
+#[derive(Debug)]
+pub struct PeSacPolicy<B: Backend> {
+    /// The config of the run.
+    pub config: PeSacConfig,
+    /// π_E, dense copy.
+    pub pi_e: EquiActor<B>,
+    /// π_N.
+    pub pi_n: MlpActor<B>,
+    /// p_ζ.
+    pub gate_zeta: StateGate<B>,
+    /// Whether the checkpoint was past the gate warm-up (before it, λζ ≡ 0).
+    pub gate_active: bool,
+}
+
+impl<B: Backend> PeSacPolicy<B> {
+    /// Loads the actors and the state gate of a [`PeSac::save_checkpoint`] directory; `obs` and
+    /// `act` are the representations the run was built with.
+    pub fn load(
+        dir: &Path,
+        obs: &Representation,
+        act: &Representation,
+        device: &B::Device,
+    ) -> Result<Self, CheckpointError> {
+        let config_path = dir.join(CONFIG_FILE);
+        let config: PeSacConfig = checkpoint::load_config(&config_path)?;
+        let state: PeSacTrainState = checkpoint::load_config(&dir.join(TRAIN_STATE_FILE))?;
+        let network = |source| CheckpointError::Network { path: config_path.clone(), source };
+        let (nets, sac) = (&config.nets, &config.sac);
+        // The initial weights are overwritten by the records; any seed will do.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let pi_e =
+            EquiActor::new(&nets.equi, &nets.actor, obs, act, &mut rng, device).map_err(network)?;
+        let pi_n =
+            MlpActor::new(&nets.mlp, &nets.actor, sac.obs_dim, sac.act_dim, &mut rng, device)
+                .map_err(network)?;
+        let gate_zeta =
+            StateGate::new(&nets.mlp, sac.obs_dim, &mut rng, device).map_err(network)?;
+        let pi_e = checkpoint::load_module(pi_e, &dir.join("pi_e.mpk"), device)?.frozen();
+        let pi_n = checkpoint::load_module(pi_n, &dir.join("pi_n.mpk"), device)?;
+        let gate_zeta = checkpoint::load_module(gate_zeta, &dir.join("gate_zeta.mpk"), device)?;
+        let gate_active = state.updates >= config.gate_warmup_updates;
+        Ok(Self { config, pi_e, pi_n, gate_zeta, gate_active })
+    }
+
+    /// Deterministic action tanh(μ(s)) of the expert λζ = hard(p_ζ(s)) picks per row.
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> `[batch, act_dim]`.
+    pub fn act_deterministic(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        let lambda_zeta = if self.gate_active {
+            let p_zeta = self.gate_zeta.forward(obs.clone());
+            HardGate::from_probability(p_zeta, self.config.gate_threshold)
+        } else {
+            HardGate::zeros(obs.dims()[0], &obs.device())
+        };
+        let act_dim = self.config.sac.act_dim;
+        gated_policy(&self.pi_e, &self.pi_n, &lambda_zeta, obs).narrow(1, 0, act_dim).tanh()
+    }
+}
+
+/// The gated policy's pre-tanh Gaussian: per row, π_E's (λζ = 0) or π_N's (λζ = 1) mean and
+/// log-std, evaluating only the experts some row uses.
+///
+/// # Shapes
+/// `obs: [n, obs_dim]`, λζ `[n, 1]` -> `[n, 2·act_dim]` (mean, then log-std).
+fn gated_policy<Bk: Backend>(
+    pi_e: &EquiActor<Bk>,
+    pi_n: &MlpActor<Bk>,
+    lambda_zeta: &HardGate<Bk>,
+    obs: Tensor<Bk, 2>,
+) -> Tensor<Bk, 2> {
+    let cat = |(mean, log_std)| Tensor::cat(vec![mean, log_std], 1);
+    lambda_zeta.mix(|| cat(pi_e.forward(obs.clone())), || cat(pi_n.forward(obs.clone())))
 }
 
 /// One Adam step of `module` with learning rate `lr`, after global-norm clipping when
@@ -1092,5 +1287,69 @@ mod tests {
                 assert!((x - y).abs() < 1e-4, "act(g·s) = {ga:?} ≠ act(s) = {a:?}");
             }
         }
+    }
+    #[test]
+    fn checkpoint_round_trip_resumes_exactly_and_loads_for_inference() {
+        let config = {
+            let mut c = small_config(2);
+            c.sac.seed = 11;
+            c
+        };
+        let mut agent = agent(config.clone());
+        let batch = batch(&config);
+        for _ in 0..3 {
+            agent.train_step(&batch);
+        }
+        let dir = std::env::temp_dir().join(format!("equigate-pesac-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        agent.save_checkpoint(&dir).unwrap();
+        let names =
+            ["q_e", "q_n", "pi_e", "pi_n", "p_e", "p_n", "gate_omega", "gate_zeta", "log_alpha"];
+        for name in names {
+            assert!(dir.join(format!("{name}.mpk")).is_file(), "{name}");
+            assert!(dir.join(format!("{name}_optimizer.mpk")).is_file(), "{name} optimizer");
+        }
+        for f in [CONFIG_FILE, TRAIN_STATE_FILE, "q_e_target.mpk", "q_n_target.mpk"] {
+            assert!(dir.join(f).is_file(), "{f}");
+        }
+        let leftovers = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0, "no temporary files remain");
+
+        // Inference on the non-autodiff backend: the same actions as the learner's.
+        let (obs_rep, act_rep) = reps();
+        let device = Default::default();
+        let policy = PeSacPolicy::<Flex>::load(&dir, &obs_rep, &act_rep, &device).unwrap();
+        assert!(policy.gate_active);
+        let s = standard_normal(&mut ChaCha8Rng::seed_from_u64(3), 4 * 5);
+        let obs = Tensor::<Flex, 2>::from_data(TensorData::new(s.clone(), [4, 5]), &device);
+        let loaded = to_vec(policy.act_deterministic(obs));
+        let own = agent.act(&s, ActMode::Deterministic);
+        assert!(
+            loaded.iter().zip(&own).all(|(a, b)| (a - b).abs() < 1e-5),
+            "{loaded:?} vs {own:?}"
+        );
+
+        // Resume: a fresh learner restored from the checkpoint continues exactly.
+        let mut restored = PeSac::<B>::new(config, &obs_rep, &act_rep, &device)
+            .unwrap()
+            .load_checkpoint(&dir)
+            .unwrap();
+        assert_eq!(restored.updates(), 3);
+        assert_eq!(restored.window, agent.window);
+        assert_eq!(restored.delta_scale, agent.delta_scale);
+        assert!(params(&restored.q_e_target) == params(&agent.q_e_target));
+        for _ in 0..2 {
+            assert_eq!(agent.train_step(&batch), restored.train_step(&batch));
+        }
+        assert!(params(&restored.pi_e) == params(&agent.pi_e));
+        assert!(params(&restored.gate_zeta) == params(&agent.gate_zeta));
+        assert!(params(&restored.q_n) == params(&agent.q_n));
+
+        let missing = PeSacPolicy::<Flex>::load(&dir.join("nope"), &obs_rep, &act_rep, &device);
+        assert!(missing.unwrap_err().to_string().contains("nope"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
