@@ -365,9 +365,7 @@ impl<B: Backend> HardGate<B> {
             }
         }
     }
-}
 
-impl<B: Backend> HardGate<B> {
     /// The same gate as a constant of the autodiff backend `A` (no graph).
     pub fn lift<A: AutodiffBackend<InnerBackend = B>>(&self) -> HardGate<A> {
         HardGate {

@@ -1,0 +1,85 @@
+//! One PE-SAC update (predictors, disagreement, pseudo-labels, both gates, gated critic, gated
+//! actor, temperature, Polyak of both critic pairs) at batch 256 on the flex CPU backend, with the
+//! UR5e reach sizes: observation 22 dims (C_4: four ρ1 pairs and invariants), action 6 invariant
+//! joint velocities, default widths (2×256 MLPs, 2 × 256 regular features).
+//!
+//! `cargo bench -p equigate-learn --bench pesac_update`
+//!
+//! criterion's time per iteration is the time of one update. `pesac_update/warmup` runs inside
+//! the gate warm-up (λ ≡ 0: only the equivariant branch trains); `pesac_update/gated` runs after
+//! it with freshly initialised gates (p ≈ 0.5, so both branches run on parts of the batch: the
+//! most expensive case).
+
+use burn::backend::{Autodiff, Flex};
+use criterion::{criterion_group, criterion_main, Criterion};
+use equigate_learn::pesac::{PeSac, PeSacConfig};
+use equigate_learn::replay::{ReplayBuffer, Transition};
+use equigate_learn::sac::{standard_normal, SacConfig};
+use equigate_symmetry::{FieldKind, Group, Representation};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+type B = Autodiff<Flex>;
+
+const OBS_DIM: usize = 22;
+const ACT_DIM: usize = 6;
+
+/// The UR5e observation layout (as `equigate_robot::task::observation_layout(6)`) and action.
+fn representations() -> (Representation, Representation) {
+    use FieldKind::{Invariant, Rotation2};
+    let g = Group::cyclic(4).expect("C_4 exists");
+    let layout = [
+        (Rotation2, 2),
+        (Invariant, 5),
+        (Invariant, 6),
+        (Rotation2, 2),
+        (Invariant, 1),
+        (Rotation2, 2),
+        (Invariant, 1),
+        (Rotation2, 2),
+        (Invariant, 1),
+    ];
+    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
+    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
+    (obs, act)
+}
+
+fn learner(gate_warmup_updates: u64) -> (PeSac<B>, ReplayBuffer) {
+    let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM))
+        .with_gate_warmup_updates(gate_warmup_updates);
+    let (obs, act) = representations();
+    let agent = PeSac::new(config, &obs, &act, &Default::default()).expect("valid sizes");
+    let mut buffer = ReplayBuffer::new(10_000, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for _ in 0..10_000 {
+        let obs = standard_normal(&mut rng, OBS_DIM);
+        let next: Vec<f32> =
+            obs.iter().zip(standard_normal(&mut rng, OBS_DIM)).map(|(o, n)| o + 0.05 * n).collect();
+        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
+        let transition = Transition {
+            obs: &obs,
+            action: &act,
+            reward: -obs[0].abs(),
+            next_obs: &next,
+            terminated: false,
+            truncated: false,
+        };
+        buffer.push(transition).expect("matching lengths");
+    }
+    (agent, buffer)
+}
+
+fn pesac_update(c: &mut Criterion) {
+    let device = Default::default();
+    let mut group = c.benchmark_group("pesac_update");
+    group.sample_size(20);
+    for (name, warmup) in [("warmup", u64::MAX), ("gated", 0)] {
+        let (mut agent, mut buffer) = learner(warmup);
+        let batch = buffer.sample::<B>(256, &device).expect("enough transitions");
+        group.bench_function(name, |b| b.iter(|| agent.train_step(&batch)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pesac_update);
+criterion_main!(benches);
