@@ -26,6 +26,8 @@ const STEP_SIZE: f32 = 0.1;
 
 /// The point-reach environment.
 struct PointReach {
+    /// Symmetry breaking (the ignored experiment): inside [`in_mud`] a step moves 30% as far.
+    mud: bool,
     pos: [f32; 2],
     goal: [f32; 2],
     t: usize,
@@ -34,7 +36,13 @@ struct PointReach {
 
 impl PointReach {
     fn new(seed: u64) -> Self {
-        Self { pos: [0.0; 2], goal: [0.0; 2], t: 0, rng: ChaCha8Rng::seed_from_u64(seed) }
+        Self {
+            mud: false,
+            pos: [0.0; 2],
+            goal: [0.0; 2],
+            t: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 
     fn obs(&self) -> Vec<f32> {
@@ -52,14 +60,21 @@ impl PointReach {
 
     /// (next obs, reward, truncated).
     fn step(&mut self, action: &[f32]) -> (Vec<f32>, f32, bool) {
+        let step = if self.mud && in_mud(self.pos) { 0.3 * STEP_SIZE } else { STEP_SIZE };
         for i in 0..2 {
-            self.pos[i] = (self.pos[i] + STEP_SIZE * action[i].clamp(-1.0, 1.0)).clamp(-1.0, 1.0);
+            self.pos[i] = (self.pos[i] + step * action[i].clamp(-1.0, 1.0)).clamp(-1.0, 1.0);
         }
         self.t += 1;
         let d =
             ((self.pos[0] - self.goal[0]).powi(2) + (self.pos[1] - self.goal[1]).powi(2)).sqrt();
         (self.obs(), -d, self.t >= EPISODE_STEPS)
     }
+}
+
+/// The mud region of the symmetry-breaking variant: one corner, x > 0.2 and y > 0.2 (its
+/// 90° turns are mud-free, so C_4 is broken there).
+fn in_mud(pos: [f32; 2]) -> bool {
+    pos[0] > 0.2 && pos[1] > 0.2
 }
 
 /// Mean return of `policy` over `episodes` evaluation episodes (same starts and goals for every
@@ -114,7 +129,7 @@ fn representations() -> (Representation, Representation) {
 
 /// Trains for `steps` environment steps (one update per step after the random warm-up); returns
 /// the learner and the mean λ fraction of the batches after the gate warm-up.
-fn train(config: PeSacConfig, steps: usize) -> (PeSac<B>, f64) {
+fn train(config: PeSacConfig, steps: usize, mud: bool) -> (PeSac<B>, f64) {
     let device = Default::default();
     let (obs_rep, act_rep) = representations();
     let sac = config.sac.clone();
@@ -122,6 +137,7 @@ fn train(config: PeSacConfig, steps: usize) -> (PeSac<B>, f64) {
     let mut buffer =
         ReplayBuffer::new(sac.buffer_size.min(steps), 4, 2, sac.seed.wrapping_add(1)).unwrap();
     let mut env = PointReach::new(sac.seed.wrapping_add(2));
+    env.mud = mud;
     let mut rng = ChaCha8Rng::seed_from_u64(sac.seed.wrapping_add(3));
     let mut obs = env.reset();
     let (mut lambda_sum, mut lambda_count) = (0.0, 0usize);
@@ -171,7 +187,7 @@ fn pe_sac_beats_a_random_policy_and_keeps_the_gate_near_zero_on_a_symmetric_task
 
     let steps = 3000;
     let start = Instant::now();
-    let (mut agent, mean_lambda) = train(config(0), steps);
+    let (mut agent, mean_lambda) = train(config(0), steps, false);
     let seconds = start.elapsed().as_secs_f64();
     let mut lambda_zeta = Vec::new();
     let trained = evaluate(episodes, |o| {
@@ -189,4 +205,41 @@ fn pe_sac_beats_a_random_policy_and_keeps_the_gate_near_zero_on_a_symmetric_task
     );
     assert!(closed > 0.3, "PE-SAC closed only {:.0}% of the gap", 100.0 * closed);
     assert!(mean_lambda < 0.2, "mean λ {mean_lambda} on a symmetric task");
+}
+
+/// Experiment, not a CI test: with mud in one corner, does the gate λ = hard(p_ω(s, a)) turn on
+/// there and stay off in the three mud-free turns of that corner?
+/// `cargo test -p equigate-learn --test pesac_point_reach -- --ignored --nocapture`
+#[test]
+#[ignore = "experiment (~1 min): prints gate statistics on a symmetry-breaking variant"]
+fn gate_on_a_broken_corner() {
+    use burn::module::AutodiffModule;
+    use burn::tensor::{Tensor, TensorData};
+    let steps = 5000;
+    let (agent, mean_lambda) = train(config(1), steps, true);
+    let gate = agent.gate_omega.valid();
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    // λ over random (s, a) with the position in the mud corner and in each of its 90° turns.
+    let corners: [fn(f32, f32) -> [f32; 2]; 4] =
+        [|x, y| [x, y], |x, y| [-y, x], |x, y| [-x, -y], |x, y| [y, -x]];
+    let mut fractions = Vec::new();
+    for turn in corners {
+        let n = 1000;
+        let mut rows = Vec::with_capacity(n * 6);
+        for _ in 0..n {
+            let p = turn(rng.random_range(0.3..1.0), rng.random_range(0.3..1.0));
+            let goal = [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)];
+            rows.extend([p[0], p[1], goal[0], goal[1]]);
+            rows.extend([rng.random_range(-1.0..1.0f32), rng.random_range(-1.0..1.0)]);
+        }
+        let x = Tensor::<Flex, 2>::from_data(TensorData::new(rows, [n, 6]), &Default::default());
+        let p = gate.forward(x.clone().narrow(1, 0, 4), x.narrow(1, 4, 2));
+        let on = p.greater_elem(0.5).float().mean().into_scalar();
+        fractions.push(on);
+    }
+    println!(
+        "mud corner, {steps} steps: mean batch λ after warm-up {mean_lambda:.3}; λ = 1 on \
+         {:.2} of (s, a) in the mud corner, {:.2} / {:.2} / {:.2} in its 90°/180°/270° turns",
+        fractions[0], fractions[1], fractions[2], fractions[3]
+    );
 }
