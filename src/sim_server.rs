@@ -187,7 +187,7 @@ impl SimServer {
         };
         let to_model = joint_order(&model, &joint_names)?;
         let env = ReachEnv::new(model, task, config.seed).context("building the reach task")?;
-        let camera = DepthCamera::new(config.camera.clone()).context("parameter `camera`")?;
+        let camera = DepthCamera::new(config.camera).context("parameter `camera`")?;
         let gate = CommandGate::new(joint_names, Duration::from_secs_f64(config.command_timeout_s));
         let dof = to_model.len();
         let mut server = Self {

@@ -901,7 +901,7 @@ impl<B: AutodiffBackend> PeSac<B> {
     fn obs_tensor(&self, obs: &[f32]) -> Tensor<B::InnerBackend, 2> {
         let d = self.config.sac.obs_dim;
         assert!(
-            !obs.is_empty() && obs.len() % d == 0,
+            !obs.is_empty() && obs.len().is_multiple_of(d),
             "act: obs length {} must be a positive multiple of obs_dim {d}",
             obs.len()
         );

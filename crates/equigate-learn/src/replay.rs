@@ -254,8 +254,8 @@ mod tests {
             action: &[-x],
             reward: x,
             next_obs: &[x + 1.0, x + 1.5],
-            terminated: k % 3 == 0,
-            truncated: k % 5 == 0,
+            terminated: k.is_multiple_of(3),
+            truncated: k.is_multiple_of(5),
         })
         .unwrap();
     }
@@ -287,8 +287,8 @@ mod tests {
             assert_eq!(act[r], -k);
             assert_eq!(&next[2 * r..2 * r + 2], &[k + 1.0, k + 1.5]);
             let k = k as usize;
-            assert_eq!(term[r], if k % 3 == 0 { 1.0 } else { 0.0 });
-            assert_eq!(trunc[r], if k % 5 == 0 { 1.0 } else { 0.0 });
+            assert_eq!(term[r], if k.is_multiple_of(3) { 1.0 } else { 0.0 });
+            assert_eq!(trunc[r], if k.is_multiple_of(5) { 1.0 } else { 0.0 });
         }
     }
 

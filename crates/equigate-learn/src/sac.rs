@@ -482,7 +482,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
     pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
         let d = self.config.obs_dim;
         assert!(
-            !obs.is_empty() && obs.len() % d == 0,
+            !obs.is_empty() && obs.len().is_multiple_of(d),
             "act: obs length {} must be a positive multiple of obs_dim {d}",
             obs.len()
         );
