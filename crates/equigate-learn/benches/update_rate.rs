@@ -1,0 +1,368 @@
+//! Updates per second of plain SAC and of the full PE-SAC update, with the shapes of
+//! `benches/torch_sac_update.py` (observation 22, action 6, batch 256, 2×256 MLPs), on the flex
+//! CPU backend; one JSON line per learner, for `benches/compare_torch.sh`. Each timed update
+//! samples its batch from a 10,000-transition replay buffer, as the PyTorch reference does.
+//!
+//! ```sh
+//! cargo bench -p equigate-learn --bench update_rate --no-run   # prints the binary's path
+//! target/release/deps/update_rate-<hash> [--seconds 10] [--warmup 50] [--only sac|pesac|pesac_e]
+//! target/release/deps/update_rate-<hash> --breakdown           # where the time goes
+//! ```
+//!
+//! `pesac_update` runs every network each update (two critic pairs, two actors, two predictors,
+//! two gates): its gate warm-up lasts the `--warmup` untimed updates, so the timed ones take the
+//! gated path, and the gates stay at their initialisation (gate learning rate 0; their Adam steps
+//! still run), where p ≈ 0.5 sends part of each batch to each branch. A trained gate on random
+//! data soon sends every sample to the equivariant branch, and a branch that no sample uses is
+//! not evaluated, so that is measured apart: `pesac_update_lambda0` (inside the warm-up, λ ≡ 0).
+//! The mean λ (action gate) and λζ (state gate) of the timed updates are printed with the rate.
+//!
+//! `--breakdown` times each step of one update (mean ms over 30 updates after the warm-up) and
+//! one forward and forward + backward pass of each network at batch 256.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use burn::tensor::Tensor;
+use equigate_learn::nets::{MlpActor, MlpCritic};
+use equigate_learn::pesac::{PeSac, PeSacConfig};
+use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
+use equigate_learn::sac::{standard_normal, Sac, SacConfig};
+use equigate_symmetry::{FieldKind, Group, Representation};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+type B = Autodiff<Flex>;
+
+const OBS_DIM: usize = 22;
+const ACT_DIM: usize = 6;
+const BATCH: usize = 256;
+const BUFFER: usize = 10_000;
+
+/// Command-line options (`--bench`, which `cargo bench` passes, is ignored).
+struct Options {
+    seconds: f64,
+    warmup: u64,
+    only: Option<String>,
+    breakdown: bool,
+}
+
+fn options() -> Options {
+    let mut o = Options { seconds: 10.0, warmup: 50, only: None, breakdown: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
+        match arg.as_str() {
+            "--seconds" => o.seconds = value("--seconds").parse().expect("--seconds: a number"),
+            "--warmup" => o.warmup = value("--warmup").parse().expect("--warmup: an integer"),
+            "--only" => o.only = Some(value("--only")),
+            "--breakdown" => o.breakdown = true,
+            "--bench" => {}
+            other => panic!(
+                "unknown argument {other}; use --seconds S, --warmup N, --only sac|pesac|pesac_e, --breakdown"
+            ),
+        }
+    }
+    o
+}
+
+/// The UR5e observation layout (as `equigate_robot::task::observation_layout(6)`, C_4: four ρ1
+/// pairs and invariants) and the invariant joint-velocity action, as the pesac_update bench.
+fn representations() -> (Representation, Representation) {
+    use FieldKind::{Invariant, Rotation2};
+    let g = Group::cyclic(4).expect("C_4 exists");
+    let layout = [
+        (Rotation2, 2),
+        (Invariant, 5),
+        (Invariant, 6),
+        (Rotation2, 2),
+        (Invariant, 1),
+        (Rotation2, 2),
+        (Invariant, 1),
+        (Rotation2, 2),
+        (Invariant, 1),
+    ];
+    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
+    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
+    (obs, act)
+}
+
+/// A replay buffer of random transitions: s, s' ~ N(0, I), a = tanh(N(0, I)), r = −|s₀|.
+fn buffer() -> ReplayBuffer {
+    let mut buffer = ReplayBuffer::new(BUFFER, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for _ in 0..BUFFER {
+        let obs = standard_normal(&mut rng, OBS_DIM);
+        let next = standard_normal(&mut rng, OBS_DIM);
+        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
+        let transition = Transition {
+            obs: &obs,
+            action: &act,
+            reward: -obs[0].abs(),
+            next_obs: &next,
+            terminated: false,
+            truncated: false,
+        };
+        buffer.push(transition).expect("matching lengths");
+    }
+    buffer
+}
+
+fn sac() -> Sac<B, MlpCritic<B>, MlpActor<B>> {
+    let config = SacConfig::new(OBS_DIM, ACT_DIM);
+    let device = Default::default();
+    let (q, actor) =
+        config.mlp_networks(&mut ChaCha8Rng::seed_from_u64(0), &device).expect("non-zero widths");
+    Sac::new(config, q, actor, &device)
+}
+
+fn pesac(gate_warmup_updates: u64, gate_lr: f64) -> PeSac<B> {
+    let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM))
+        .with_gate_warmup_updates(gate_warmup_updates)
+        .with_gate_lr(gate_lr);
+    let (obs, act) = representations();
+    PeSac::new(config, &obs, &act, &Default::default()).expect("valid sizes")
+}
+
+fn sample(buffer: &mut ReplayBuffer) -> Batch<B> {
+    buffer.sample::<B>(BATCH, &Default::default()).expect("a filled buffer")
+}
+
+/// Runs `step` `warmup` times untimed, then for `seconds`; returns (updates, elapsed s).
+fn rate(warmup: u64, seconds: f64, mut step: impl FnMut()) -> (u64, f64) {
+    for _ in 0..warmup {
+        step();
+    }
+    let start = Instant::now();
+    let mut updates = 0;
+    loop {
+        step();
+        updates += 1;
+        let elapsed = start.elapsed().as_secs_f64();
+        if elapsed >= seconds {
+            return (updates, elapsed);
+        }
+    }
+}
+
+fn print_rate(what: &str, updates: u64, elapsed: f64, extra: &str) {
+    println!(
+        "{{\"impl\": \"equigate\", \"what\": \"{what}\", \"updates_per_s\": {:.2}, \"updates\": {updates}, \"seconds\": {elapsed:.3}, \"backend\": \"flex\"{extra}}}",
+        updates as f64 / elapsed
+    );
+}
+
+fn run_rates(o: &Options) {
+    let mut replay = buffer();
+    if o.only.as_deref().is_none_or(|w| w == "sac") {
+        let mut learner = sac();
+        let (n, t) = rate(o.warmup, o.seconds, || {
+            let batch = sample(&mut replay);
+            learner.train_step(&batch);
+        });
+        print_rate("sac_update", n, t, "");
+    }
+    // All networks every update: gates frozen at their initialisation (gate_lr 0; their Adam
+    // steps still run), where p ≈ 0.5 sends parts of each batch to each branch.
+    if o.only.as_deref().is_none_or(|w| w == "pesac") {
+        pesac_rate(o, "pesac_update", pesac(o.warmup, 0.0), &mut replay);
+    }
+    // Every λ ≡ 0 (inside the gate warm-up): Q_N and π_N are neither evaluated nor stepped, the
+    // state a trained gate reaches on a symmetric task.
+    if o.only.as_deref().is_none_or(|w| w == "pesac_e") {
+        pesac_rate(o, "pesac_update_lambda0", pesac(u64::MAX, 3e-4), &mut replay);
+    }
+}
+
+fn pesac_rate(o: &Options, what: &str, mut learner: PeSac<B>, replay: &mut ReplayBuffer) {
+    let (mut lambda, mut lambda_zeta, mut timed) = (0.0f64, 0.0f64, 0u64);
+    let (n, t) = rate(o.warmup, o.seconds, || {
+        let batch = sample(replay);
+        let m = learner.train_step(&batch);
+        if learner.updates() > o.warmup {
+            lambda += f64::from(m.lambda_fraction);
+            lambda_zeta += f64::from(m.lambda_zeta_fraction);
+            timed += 1;
+        }
+    });
+    let timed = timed.max(1) as f64;
+    let extra = format!(
+        ", \"gate_warmup_updates\": {}, \"gate_lr\": {}, \"mean_lambda\": {:.3}, \"mean_lambda_zeta\": {:.3}",
+        learner.config.gate_warmup_updates,
+        learner.config.gate_lr,
+        lambda / timed,
+        lambda_zeta / timed
+    );
+    print_rate(what, n, t, &extra);
+}
+
+/// Mean milliseconds of `f` over `reps` calls, after 3 untimed ones.
+fn mean_ms<R>(reps: u32, mut f: impl FnMut() -> R) -> f64 {
+    for _ in 0..3 {
+        black_box(f());
+    }
+    let start = Instant::now();
+    for _ in 0..reps {
+        black_box(f());
+    }
+    start.elapsed().as_secs_f64() * 1e3 / f64::from(reps)
+}
+
+/// Reads a forward pass's outputs back (so that nothing is left pending).
+trait ReadBack {
+    fn sync(self) -> Vec<burn::tensor::TensorData>;
+}
+impl ReadBack for Tensor<Flex, 2> {
+    fn sync(self) -> Vec<burn::tensor::TensorData> {
+        vec![self.into_data()]
+    }
+}
+impl ReadBack for (Tensor<Flex, 2>, Tensor<Flex, 2>) {
+    fn sync(self) -> Vec<burn::tensor::TensorData> {
+        vec![self.0.into_data(), self.1.into_data()]
+    }
+}
+fn sync(outputs: impl ReadBack) -> Vec<burn::tensor::TensorData> {
+    outputs.sync()
+}
+
+fn print_ms(learner: &str, part: &str, ms: f64) {
+    println!("{{\"what\": \"breakdown\", \"learner\": \"{learner}\", \"part\": \"{part}\", \"ms\": {ms:.3}}}");
+}
+
+/// Per-step and per-network times of both learners after the warm-up.
+fn run_breakdown(o: &Options) {
+    const REPS: u32 = 30;
+    let mut replay = buffer();
+
+    let mut s = sac();
+    for _ in 0..o.warmup {
+        s.train_step(&sample(&mut replay));
+    }
+    let batch = sample(&mut replay);
+    print_ms("sac", "train_step", mean_ms(REPS, || s.train_step(&batch)));
+    let alpha = s.alpha();
+    print_ms("sac", "update_critic", mean_ms(REPS, || s.update_critic(&batch, alpha)));
+    print_ms("sac", "update_actor", mean_ms(REPS, || s.update_actor(&batch, alpha)));
+    let (_, log_pi) = s.update_actor(&batch, alpha);
+    print_ms("sac", "update_alpha", mean_ms(REPS, || s.update_alpha(log_pi.clone())));
+    print_ms("sac", "soft_update_targets", mean_ms(REPS, || s.soft_update_targets()));
+
+    let mut p = pesac(o.warmup, 0.0);
+    for _ in 0..o.warmup {
+        p.train_step(&sample(&mut replay));
+    }
+    let m = p.train_step(&batch);
+    println!(
+        "{{\"what\": \"breakdown\", \"learner\": \"pesac\", \"lambda\": {}, \"lambda_zeta\": {}}}",
+        m.lambda_fraction, m.lambda_zeta_fraction
+    );
+    print_ms("pesac", "train_step", mean_ms(REPS, || p.train_step(&batch)));
+    let alpha = p.alpha();
+    print_ms("pesac", "update_predictors", mean_ms(REPS, || p.update_predictors(&batch)));
+    print_ms("pesac", "disagreement", mean_ms(REPS, || p.disagreement(&batch)));
+    let dis = p.disagreement(&batch);
+    print_ms("pesac", "pseudo_labels", mean_ms(REPS, || p.pseudo_labels(&dis)));
+    let (y, _) = p.pseudo_labels(&dis);
+    print_ms("pesac", "update_gates", mean_ms(REPS, || p.update_gates(&batch, &y)));
+    print_ms("pesac", "update_critic", mean_ms(REPS, || p.update_critic(&batch, alpha)));
+    print_ms("pesac", "update_actor", mean_ms(REPS, || p.update_actor(&batch, alpha)));
+    let (_, log_pi, _) = p.update_actor(&batch, alpha);
+    print_ms("pesac", "update_alpha", mean_ms(REPS, || p.update_alpha(log_pi.clone())));
+    print_ms("pesac", "soft_update_targets", mean_ms(REPS, || p.soft_update_targets()));
+
+    // One network at batch 256: forward on the inner backend (no graph), and forward + backward
+    // of the sum of its outputs on the autodiff backend (graph, gradients of every parameter).
+    let (obs, act) = (batch.obs.clone(), batch.actions.clone());
+    let (obs_i, act_i) = (obs.clone().inner(), act.clone().inner());
+    let backward = |y: Tensor<B, 2>| y.sum().backward();
+    macro_rules! critic {
+        ($name:expr, $net:expr) => {{
+            let (net, inner) = ($net.clone(), $net.valid());
+            print_ms(
+                "nets",
+                concat!($name, " forward"),
+                mean_ms(REPS, || sync(inner.forward(obs_i.clone(), act_i.clone()))),
+            );
+            print_ms(
+                "nets",
+                concat!($name, " forward+backward"),
+                mean_ms(REPS, || backward(net.forward(obs.clone(), act.clone()))),
+            );
+        }};
+    }
+    macro_rules! actor {
+        ($name:expr, $net:expr) => {{
+            let (net, inner) = ($net.clone(), $net.valid());
+            print_ms(
+                "nets",
+                concat!($name, " forward"),
+                mean_ms(REPS, || sync(inner.forward(obs_i.clone()))),
+            );
+            print_ms(
+                "nets",
+                concat!($name, " forward+backward"),
+                mean_ms(REPS, || {
+                    let (mean, log_std) = net.forward(obs.clone());
+                    backward(mean + log_std)
+                }),
+            );
+        }};
+    }
+    critic!("q_n MlpCritic (twin)", p.q_n);
+    critic!("q_e EquiCritic (twin)", p.q_e);
+    print_ms("nets", "q_e EquiCritic frozen (dense) forward", {
+        let frozen = p.q_e.valid().frozen();
+        mean_ms(REPS, || frozen.forward(obs_i.clone(), act_i.clone()).into_data())
+    });
+    actor!("pi_n MlpActor", p.pi_n);
+    actor!("pi_e EquiActor", p.pi_e);
+    macro_rules! predictor {
+        ($name:expr, $net:expr) => {{
+            let (net, inner) = ($net.clone(), $net.valid());
+            print_ms(
+                "nets",
+                concat!($name, " forward"),
+                mean_ms(REPS, || sync(inner.forward(obs_i.clone(), act_i.clone()))),
+            );
+            print_ms(
+                "nets",
+                concat!($name, " forward+backward"),
+                mean_ms(REPS, || {
+                    let (delta, reward) = net.forward(obs.clone(), act.clone());
+                    backward(Tensor::cat(vec![delta, reward], 1))
+                }),
+            );
+        }};
+    }
+    predictor!("p_n MlpPredictor", p.p_n);
+    predictor!("p_e EquiPredictor", p.p_e);
+    critic!("gate_omega ActionGate", p.gate_omega);
+    actor_gate(&p, &obs, &obs_i, REPS);
+}
+
+/// The state gate has one input, so it does not fit the macros above.
+fn actor_gate(p: &PeSac<B>, obs: &Tensor<B, 2>, obs_i: &Tensor<Flex, 2>, reps: u32) {
+    let (net, inner) = (p.gate_zeta.clone(), p.gate_zeta.valid());
+    print_ms(
+        "nets",
+        "gate_zeta StateGate forward",
+        mean_ms(reps, || inner.forward(obs_i.clone()).into_data()),
+    );
+    print_ms(
+        "nets",
+        "gate_zeta StateGate forward+backward",
+        mean_ms(reps, || net.forward(obs.clone()).sum().backward()),
+    );
+}
+
+fn main() {
+    let o = options();
+    if o.breakdown {
+        run_breakdown(&o);
+    } else {
+        run_rates(&o);
+    }
+}

@@ -1,0 +1,146 @@
+//! Resident memory over a long run of updates: does a training loop stay flat? (burn.md: autodiff
+//! graphs that never reach `backward()` leak, so acting uses non-autodiff copies.) Each iteration
+//! samples a batch of 256 from a 10,000-transition replay, runs one `train_step` and picks one
+//! stochastic action for a single observation with `act` (the acting path of the training loop).
+//! Shapes as `update_rate`: observation 22 (the UR5e C_4 layout), action 6, 2×256 networks.
+//!
+//! ```sh
+//! cargo bench -p equigate-learn --bench update_rss --no-run   # prints the binary's path
+//! target/release/deps/update_rss-<hash> [--updates 100000] [--only sac|pesac]
+//! ```
+//!
+//! Prints one JSON line with VmRSS (from /proc/self/status, KiB) after building the learner, after
+//! every 10% of the updates and at the end, for SAC and then PE-SAC (gate warm-up 1,000 updates,
+//! so both the warm-up and the gated path run). 100,000 updates (the default) take about 20 min
+//! for SAC and 50 min for PE-SAC on 2 cores.
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use equigate_learn::pesac::{PeSac, PeSacConfig};
+use equigate_learn::replay::{ReplayBuffer, Transition};
+use equigate_learn::sac::{standard_normal, ActMode, Sac, SacConfig};
+use equigate_symmetry::{FieldKind, Group, Representation};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+type B = Autodiff<Flex>;
+
+const OBS_DIM: usize = 22;
+const ACT_DIM: usize = 6;
+const BATCH: usize = 256;
+const BUFFER: usize = 10_000;
+const PESAC_GATE_WARMUP: u64 = 1_000;
+
+/// VmRSS of this process in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("/proc/self/status has a VmRSS line in kB")
+}
+
+/// The UR5e observation layout and action, as the `update_rate` and `pesac_update` benches.
+fn representations() -> (Representation, Representation) {
+    use FieldKind::{Invariant, Rotation2};
+    let g = Group::cyclic(4).expect("C_4 exists");
+    let layout = [
+        (Rotation2, 2),
+        (Invariant, 5),
+        (Invariant, 6),
+        (Rotation2, 2),
+        (Invariant, 1),
+        (Rotation2, 2),
+        (Invariant, 1),
+        (Rotation2, 2),
+        (Invariant, 1),
+    ];
+    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
+    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
+    (obs, act)
+}
+
+/// A replay of random transitions and one observation to act on.
+fn buffer() -> (ReplayBuffer, Vec<f32>) {
+    let mut buffer = ReplayBuffer::new(BUFFER, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for _ in 0..BUFFER {
+        let obs = standard_normal(&mut rng, OBS_DIM);
+        let next = standard_normal(&mut rng, OBS_DIM);
+        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
+        let transition = Transition {
+            obs: &obs,
+            action: &act,
+            reward: -obs[0].abs(),
+            next_obs: &next,
+            terminated: false,
+            truncated: false,
+        };
+        buffer.push(transition).expect("matching lengths");
+    }
+    (buffer, standard_normal(&mut rng, OBS_DIM))
+}
+
+/// Runs `step` `updates` times, printing VmRSS at the start, every 10% and at the end.
+fn track(learner: &str, updates: u64, mut step: impl FnMut()) {
+    let start = Instant::now();
+    let report = |done: u64| {
+        println!(
+            "{{\"what\": \"rss\", \"learner\": \"{learner}\", \"updates\": {done}, \"rss_kib\": {}, \"seconds\": {:.1}}}",
+            rss_kib(),
+            start.elapsed().as_secs_f64()
+        );
+    };
+    report(0);
+    let tenth = (updates / 10).max(1);
+    for done in 1..=updates {
+        step();
+        if done % tenth == 0 || done == updates {
+            report(done);
+        }
+    }
+}
+
+fn main() {
+    let mut updates = 100_000u64;
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--updates" => {
+                updates = args.next().and_then(|v| v.parse().ok()).expect("--updates N");
+            }
+            "--only" => only = Some(args.next().expect("--only sac|pesac")),
+            "--bench" => {}
+            other => panic!("unknown argument {other}; use --updates N, --only sac|pesac"),
+        }
+    }
+    let device = Default::default();
+    let (mut replay, obs) = buffer();
+
+    if only.as_deref().is_none_or(|w| w == "sac") {
+        let config = SacConfig::new(OBS_DIM, ACT_DIM);
+        let (q, actor) = config
+            .mlp_networks(&mut ChaCha8Rng::seed_from_u64(0), &device)
+            .expect("non-zero widths");
+        let mut sac = Sac::<B, _, _>::new(config, q, actor, &device);
+        track("sac", updates, || {
+            let batch = replay.sample::<B>(BATCH, &device).expect("a filled buffer");
+            sac.train_step(&batch);
+            sac.act(&obs, ActMode::Stochastic);
+        });
+    }
+    if only.as_deref().is_none_or(|w| w == "pesac") {
+        let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM))
+            .with_gate_warmup_updates(PESAC_GATE_WARMUP);
+        let (obs_rep, act_rep) = representations();
+        let mut pesac = PeSac::<B>::new(config, &obs_rep, &act_rep, &device).expect("valid sizes");
+        track("pesac", updates, || {
+            let batch = replay.sample::<B>(BATCH, &device).expect("a filled buffer");
+            pesac.train_step(&batch);
+            pesac.act(&obs, ActMode::Stochastic);
+        });
+    }
+}
