@@ -2,8 +2,12 @@
 //! `equigate-ros` and the simulator, tasks and (later) learners of the other crates.
 //! Node executables in `nodes/` stay about a screen long and call into here.
 
+pub mod agent;
 pub mod command;
 pub mod convert;
 pub mod logging;
+pub mod metrics;
+pub mod plot;
 pub mod resources;
 pub mod sim_server;
+pub mod train;

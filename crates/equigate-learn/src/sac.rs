@@ -143,6 +143,12 @@ pub trait Critic<B: Backend>: Module<B> {
     /// # Shapes
     /// `obs: [batch, obs_dim]`, `actions: [batch, act_dim]` -> `[batch, 2]`.
     fn q(&self, obs: Tensor<B, 2>, actions: Tensor<B, 2>) -> Tensor<B, 2>;
+
+    /// A term added to the critic loss, e.g. the residual-pathway prior of RPP layers
+    /// (algorithms.md §2.2; shape `[1]`), or `None` (the default) for networks without one.
+    fn prior(&self) -> Option<Tensor<B, 1>> {
+        None
+    }
 }
 
 /// A diagonal Gaussian policy before the tanh squashing.
@@ -153,6 +159,11 @@ pub trait Actor<B: Backend>: Module<B> {
     /// # Shapes
     /// `obs: [batch, obs_dim]` -> (`[batch, act_dim]`, `[batch, act_dim]`).
     fn dist(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>);
+
+    /// A term added to the actor loss (the RPP prior, §2.2; shape `[1]`), or `None`.
+    fn prior(&self) -> Option<Tensor<B, 1>> {
+        None
+    }
 }
 
 /// A [`Critic`] trainable with autodiff whose inner (no-grad) module is a [`Critic`] too.
@@ -428,6 +439,11 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
 
         let q = self.q.q(batch.obs.clone(), batch.actions.clone()); // [batch, 2]
         let q_loss = (q.clone() - y).square().sum_dim(1).mean(); // mse(q1, y) + mse(q2, y)
+        // RPP-SAC: the prior joins the loss that is minimised (and reported).
+        let q_loss = match self.q.prior() {
+            Some(prior) => q_loss + prior,
+            None => q_loss,
+        };
         let grads = GradientsParams::from_grads(q_loss.backward(), &self.q);
         let grads = self.clip(&self.q, grads);
         self.q = self.q_optimizer.step(self.config.q_lr, self.q.clone(), grads);
@@ -451,6 +467,10 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
         let (pi, log_pi) = tanh_gaussian(mean, log_std, eps);
         let q_pi = self.q.clone().no_grad().q(batch.obs.clone(), pi).min_dim(1); // [batch, 1]
         let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
+        let actor_loss = match self.actor.prior() {
+            Some(prior) => actor_loss + prior,
+            None => actor_loss,
+        };
         let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
         let grads = self.clip(&self.actor, grads);
         self.actor = self.actor_optimizer.step(self.config.policy_lr, self.actor.clone(), grads);
@@ -632,6 +652,10 @@ impl<B: Backend> Critic<B> for crate::nets::EquiCritic<B> {
     fn q(&self, obs: Tensor<B, 2>, actions: Tensor<B, 2>) -> Tensor<B, 2> {
         self.forward(obs, actions)
     }
+
+    fn prior(&self) -> Option<Tensor<B, 1>> {
+        crate::nets::EquiCritic::prior(self)
+    }
 }
 
 impl<B: Backend> Critic<B> for MlpCritic<B> {
@@ -643,6 +667,10 @@ impl<B: Backend> Critic<B> for MlpCritic<B> {
 impl<B: Backend> Actor<B> for crate::nets::EquiActor<B> {
     fn dist(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         self.forward(obs)
+    }
+
+    fn prior(&self) -> Option<Tensor<B, 1>> {
+        self.trunk.prior()
     }
 }
 

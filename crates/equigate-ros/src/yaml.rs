@@ -27,3 +27,8 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, (String, Strin
 pub fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, Error> {
     serde_yaml_ng::to_value(value)
 }
+
+/// Writes any serialisable value as a YAML document.
+pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_yaml_ng::to_string(value)
+}

@@ -1,0 +1,281 @@
+//! `equigate`: train, evaluate and plot PE-SAC and its baselines on the built-in simulator.
+//!
+//! ```text
+//! equigate train [--config config/train/ur5e_reach_obstacles.yaml] [--agent pe-sac] [--seed 0]
+//!                [--steps N] [--out runs/NAME] [--resume] [--device cpu|cuda]
+//! equigate eval RUN_DIR [--episodes 100]
+//! equigate plot --out curves.png RUN_DIR...
+//! ```
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Parser, Subcommand, ValueEnum};
+use equigate::agent::AgentKind;
+use equigate::metrics::MetricsRow;
+use equigate::train::{self, EvalResult, TrainConfig, TrainOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser, Debug)]
+#[command(name = "equigate", version, about = "Partially equivariant RL (PE-SAC) for robot arms")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train an agent on the built-in simulator; writes a run directory (metrics.csv,
+    /// learning_curve.png, checkpoint/).
+    Train {
+        /// Train config (YAML; `config/train/*.yaml`, resolved against the package share
+        /// directory when not found here).
+        #[arg(long, default_value = "config/train/ur5e_reach_obstacles.yaml")]
+        config: String,
+        /// Override the config's agent.
+        #[arg(long, value_enum)]
+        agent: Option<AgentKind>,
+        /// Override the config's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the config's total environment steps.
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Run directory (default: runs/<config name>-<agent>-s<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in --out from its last checkpoint (its own train.yaml is used).
+        #[arg(long)]
+        resume: bool,
+        /// Where the networks run.
+        #[arg(long, value_enum, default_value_t = Device::Cpu)]
+        device: Device,
+    },
+    /// Evaluate a run's last checkpoint (deterministic actions) beside a random policy.
+    Eval {
+        /// The run directory written by `equigate train`.
+        run_dir: PathBuf,
+        /// Evaluation episodes.
+        #[arg(long, default_value_t = 100)]
+        episodes: usize,
+        /// Seed of the evaluation episodes (default: the run's evaluation seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where the networks run.
+        #[arg(long, value_enum, default_value_t = Device::Cpu)]
+        device: Device,
+    },
+    /// Draw the learning curves of several runs into one PNG; runs of the same agent are pooled
+    /// (mean line, min–max band).
+    Plot {
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
+}
+
+/// The burn backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Device {
+    /// burn's pure-Rust `flex` CPU backend.
+    Cpu,
+    /// burn-cuda (build with `--features cuda`; needs an NVIDIA driver at run time).
+    Cuda,
+}
+
+fn main() -> anyhow::Result<()> {
+    equigate::logging::init(None);
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train { config, agent, seed, steps, out, resume, device } => {
+            let (config, run_dir) = train_config(&config, agent, seed, steps, out, resume)?;
+            match device {
+                Device::Cpu => {
+                    run_train::<Autodiff<Flex>>(&config, run_dir, resume, &Default::default())
+                }
+                Device::Cuda => cuda(|d| run_train::<CudaBackend>(&config, run_dir, resume, d)),
+            }
+        }
+        Command::Eval { run_dir, episodes, seed, device } => match device {
+            Device::Cpu => {
+                run_eval::<Autodiff<Flex>>(&run_dir, episodes, seed, &Default::default())
+            }
+            Device::Cuda => cuda(|d| run_eval::<CudaBackend>(&run_dir, episodes, seed, d)),
+        },
+        Command::Plot { out, runs } => {
+            let curves = runs
+                .iter()
+                .map(|dir| {
+                    let rows = equigate::metrics::read_metrics(&dir.join(train::files::METRICS))?;
+                    let config: TrainConfig = read_run_config(dir)?;
+                    Ok(equigate::plot::RunCurves::from_rows(config.agent.name(), &rows))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            equigate::plot::learning_curves(&curves, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+type CudaBackend = Autodiff<burn::backend::Cuda>;
+#[cfg(not(feature = "cuda"))]
+type CudaBackend = Autodiff<Flex>;
+
+/// Runs `f` on the CUDA device, or explains how to get one.
+fn cuda<D: Default>(f: impl FnOnce(&D) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    if cfg!(feature = "cuda") {
+        f(&D::default())
+    } else {
+        bail!("this binary was built without CUDA; rebuild with `--features cuda`")
+    }
+}
+
+fn read_run_config(dir: &std::path::Path) -> anyhow::Result<TrainConfig> {
+    TrainConfig::load(&dir.join(train::files::TRAIN_CONFIG))
+}
+
+/// The effective config and run directory of `equigate train`.
+fn train_config(
+    path: &str,
+    agent: Option<AgentKind>,
+    seed: Option<u64>,
+    steps: Option<usize>,
+    out: Option<PathBuf>,
+    resume: bool,
+) -> anyhow::Result<(TrainConfig, PathBuf)> {
+    if resume {
+        let Some(dir) = out else { bail!("--resume needs --out RUN_DIR") };
+        let mut config = read_run_config(&dir)?;
+        if let Some(steps) = steps {
+            config.total_steps = steps;
+        }
+        return Ok((config, dir));
+    }
+    let file = equigate::resources::resolve(path);
+    let mut config = TrainConfig::load(&file)?;
+    if let Some(agent) = agent {
+        config.agent = agent;
+    }
+    if let Some(seed) = seed {
+        config.seed = seed;
+    }
+    if let Some(steps) = steps {
+        config.total_steps = steps;
+    }
+    config.validate().with_context(|| format!("train config {}", file.display()))?;
+    let stem = file.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+    let dir = out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{stem}-{}-s{}", config.agent, config.seed))
+    });
+    Ok((config, dir))
+}
+
+fn run_train<B: AutodiffBackend>(
+    config: &TrainConfig,
+    run_dir: PathBuf,
+    resume: bool,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let stop = equigate::logging::stop_flag().context("installing the SIGINT handler")?;
+    let interactive = std::io::stderr().is_terminal();
+    let bar = ProgressBar::new(config.total_steps as u64);
+    if interactive {
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    tracing::info!(
+        "training {} on the {:?} for {} steps ({} envs, C_{}) into {}",
+        config.agent,
+        config.robot,
+        config.total_steps,
+        config.num_envs,
+        config.group_order,
+        run_dir.display()
+    );
+    let mut on_row = |row: &MetricsRow| {
+        let text = progress_text(row);
+        bar.set_position(row.env_steps as u64);
+        bar.set_message(text.clone());
+        if !interactive {
+            tracing::info!("{} steps: {text}", row.env_steps);
+        }
+    };
+    let options = TrainOptions {
+        run_dir: run_dir.clone(),
+        resume,
+        stop: Some(stop),
+        on_row: Some(&mut on_row),
+        plot: true,
+    };
+    let summary = train::train::<B>(config, options, device)?;
+    bar.finish_and_clear();
+    print_eval("trained (deterministic)", &summary.final_eval);
+    print_eval("random policy", &summary.random_eval);
+    if let Some(l) = summary.mean_lambda_fraction {
+        println!("mean λ(s,a) of the batches after the gate warm-up: {l:.3}");
+    }
+    println!(
+        "{} environment steps, {} updates in {:.0} s; run directory {}",
+        summary.env_steps,
+        summary.updates,
+        summary.seconds,
+        run_dir.display()
+    );
+    Ok(())
+}
+
+fn run_eval<B: AutodiffBackend>(
+    run_dir: &std::path::Path,
+    episodes: usize,
+    seed: Option<u64>,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let (trained, random) = train::eval_run::<B>(run_dir, episodes, seed, device)?;
+    print_eval("trained (deterministic)", &trained);
+    print_eval("random policy", &random);
+    Ok(())
+}
+
+fn progress_text(row: &MetricsRow) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = row.train_return {
+        parts.push(format!("return {r:.1}"));
+    }
+    if let Some(s) = row.train_success {
+        parts.push(format!("success {:.0}%", 100.0 * s));
+    }
+    if let Some(s) = row.eval_success {
+        parts.push(format!("eval success {:.0}%", 100.0 * s));
+    }
+    if let Some(l) = row.lambda_fraction {
+        parts.push(format!("λ {l:.2}"));
+    }
+    parts.push(format!("{:.0} upd/s", row.updates_per_s));
+    parts.join(" · ")
+}
+
+fn print_eval(what: &str, e: &EvalResult) {
+    let lambda = e.mean_lambda_state.map_or_else(String::new, |l| format!(", mean λζ {l:.3}"));
+    println!(
+        "{what}: {} episodes, success {:.1}%, mean return {:.2}, final distance {:.3} m, {:.1}% of \
+         steps in the symmetry-breaking region{lambda}",
+        e.episodes,
+        100.0 * e.success_rate,
+        e.mean_return,
+        e.mean_final_distance_m,
+        100.0 * e.breaking_fraction
+    );
+}
