@@ -9,5 +9,6 @@ pub mod logging;
 pub mod metrics;
 pub mod plot;
 pub mod resources;
+pub mod safety;
 pub mod sim_server;
 pub mod train;
