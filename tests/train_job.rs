@@ -1,0 +1,153 @@
+//! `equigate train` end to end on the built-in simulator, in process.
+//!
+//! `cargo test --test train_job -- --nocapture` prints the evaluation of the trained and of a
+//! uniform random policy on the same 10 episodes (UR5e reach without obstacles), the mean λ of
+//! PE-SAC's batches after its gate warm-up, and the training time.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use equigate::agent::AgentKind;
+use equigate::metrics::read_metrics;
+use equigate::train::{self, files, LearnerConfig, TrainConfig, TrainOptions, TrainSummary};
+
+type B = Autodiff<Flex>;
+
+fn run_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("equigate-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn options(run_dir: PathBuf, resume: bool) -> TrainOptions<'static> {
+    TrainOptions { run_dir, resume, stop: None, on_row: None, plot: true }
+}
+
+/// A few thousand steps on the symmetric UR5e reach, with small networks and a larger learning
+/// rate than the 100k-step defaults.
+fn quick_config(agent: AgentKind) -> TrainConfig {
+    TrainConfig {
+        task: Some("config/tasks/ur5e_reach.yaml".into()),
+        agent,
+        total_steps: 4000,
+        eval_every: 1000,
+        log_every: 1000,
+        checkpoint_every: 4000,
+        learner: LearnerConfig {
+            batch_size: 128,
+            learning_starts: 1000,
+            lr: 1e-3,
+            gamma: 0.95,
+            hidden: vec![128, 128],
+            equi_hidden_dim: 128,
+            gate_warmup_updates: 1000,
+            ..LearnerConfig::default()
+        },
+        ..TrainConfig::default()
+    }
+}
+
+fn report(agent: AgentKind, s: &TrainSummary) {
+    println!(
+        "{agent} on the UR5e reach, {} steps, {} updates in {:.0} s: return {:.2} (random {:.2}), \
+         final distance {:.3} m (random {:.3} m), mean λ after the warm-up {:?}, λζ {:?}",
+        s.env_steps,
+        s.updates,
+        s.seconds,
+        s.final_eval.mean_return,
+        s.random_eval.mean_return,
+        s.final_eval.mean_final_distance_m,
+        s.random_eval.mean_final_distance_m,
+        s.mean_lambda_fraction,
+        s.final_eval.mean_lambda_state
+    );
+}
+
+/// The trained policy's return must close at least a quarter of the way from a random policy's
+/// return to 0 (the return is −Σ distance, so 0 is unreachable; SAC gets ~40% of the way here).
+fn assert_learned(agent: AgentKind, s: &TrainSummary) {
+    let random = s.random_eval.mean_return;
+    let trained = s.final_eval.mean_return;
+    assert!(
+        trained > random + 0.25 * random.abs(),
+        "{agent}: trained return {trained:.2} is not clearly above random {random:.2}"
+    );
+}
+
+#[test]
+fn sac_and_pe_sac_beat_a_random_policy_on_the_symmetric_ur5e_reach() {
+    for agent in [AgentKind::Sac, AgentKind::PeSac] {
+        let dir = run_dir(agent.name());
+        let s = train::train::<B>(
+            &quick_config(agent),
+            options(dir.clone(), false),
+            &Default::default(),
+        )
+        .unwrap();
+        report(agent, &s);
+        assert_learned(agent, &s);
+        if agent == AgentKind::PeSac {
+            let lambda = s.mean_lambda_fraction.expect("PE-SAC reports λ");
+            assert!(lambda < 0.2, "mean λ {lambda:.3} on a symmetric task");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A run leaves its files, refuses to overwrite itself, and `--resume` continues it: the metrics
+/// gain rows, the step count reaches the new total, and `eval_run` loads the checkpoint.
+#[test]
+fn a_run_writes_its_directory_and_resumes_from_its_checkpoint() {
+    let mut config = quick_config(AgentKind::Sac);
+    config.total_steps = 800;
+    config.eval_every = 400;
+    config.log_every = 400;
+    config.eval_episodes = 2;
+    config.learner.learning_starts = 400;
+    config.learner.hidden = vec![32, 32];
+    let dir = run_dir("resume");
+    let device = Default::default();
+    let first = train::train::<B>(&config, options(dir.clone(), false), &device).unwrap();
+    assert_eq!(first.env_steps, 800);
+    for f in [files::TRAIN_CONFIG, files::TASK, files::METRICS, files::LEARNING_CURVE] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(dir.join(files::CHECKPOINT).join(files::RUN_STATE).is_file());
+    let err = train::train::<B>(&config, options(dir.clone(), false), &device).unwrap_err();
+    assert!(format!("{err:#}").contains("already holds a run"), "{err:#}");
+
+    config.total_steps = 1600;
+    let second = train::train::<B>(&config, options(dir.clone(), true), &device).unwrap();
+    assert_eq!(second.env_steps, 1600);
+    assert!(second.updates > first.updates, "{} !> {}", second.updates, first.updates);
+    let rows = read_metrics(&dir.join(files::METRICS)).unwrap();
+    let steps: Vec<usize> = rows.iter().map(|r| r.env_steps).collect();
+    assert_eq!(steps, [400, 800, 1200, 1600]);
+
+    let (trained, random) = train::eval_run::<B>(&dir, 2, None, &device).unwrap();
+    assert_eq!((trained.episodes, random.episodes), (2, 2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every shipped train config parses, names a loadable robot and task, and a bad key is an error
+/// naming the key and the file.
+#[test]
+fn shipped_train_configs_load_and_bad_keys_are_named() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/train");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let config = TrainConfig::load(&path).unwrap();
+        train::EnvSpec::load(&config).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        n += 1;
+    }
+    assert!(n >= 3, "only {n} train configs");
+    let bad = std::env::temp_dir().join(format!("equigate-bad-train-{}.yaml", std::process::id()));
+    std::fs::write(&bad, "learner:\n  batch_sise: 3\n").unwrap();
+    let err = format!("{:#}", TrainConfig::load(&bad).unwrap_err());
+    assert!(err.contains("batch_sise") && err.contains(&bad.display().to_string()), "{err}");
+    std::fs::write(&bad, "num_envs: 0\n").unwrap();
+    let err = format!("{:#}", TrainConfig::load(&bad).unwrap_err());
+    assert!(err.contains("num_envs must be positive"), "{err}");
+    let _ = std::fs::remove_file(&bad);
+}
