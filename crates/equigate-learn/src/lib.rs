@@ -2,6 +2,7 @@
 //! replay buffer. Generic over the burn backend; only binaries pick one. No ROS types here.
 
 pub mod checkpoint;
+pub mod detector;
 pub mod layers;
 pub mod nets;
 pub mod pesac;

@@ -567,37 +567,24 @@ impl<B: AutodiffBackend> PeSac<B> {
     /// Step 1. Updates σ_Δ with this batch, then one step of each predictor on
     /// L_P,i = mean[‖P̂_i(s,a) − (s' − s)/σ_Δ‖² + c_r(R̂_i(s,a) − r)²]. Returns (L_P,E, L_P,N).
     pub fn update_predictors(&mut self, batch: &Batch<B>) -> (f32, f32) {
-        let delta = (batch.next_obs.clone() - batch.obs.clone()).inner(); // [batch, obs_dim]
-        let [rows, cols] = delta.dims();
-        self.delta_scale.update(f64::from(scalar(delta.clone().square().sum())), rows * cols);
-        let delta = Tensor::<B, 2>::from_inner(delta.div_scalar(self.delta_scale.scale()));
-        let c_r = self.config.reward_weight;
-        let predictor_loss = |(delta_hat, r_hat): (Tensor<B, 2>, Tensor<B, 2>)| {
-            let state = (delta_hat - delta.clone()).square().sum_dim(1); // [batch, 1]
-            let reward = (r_hat - batch.rewards.clone()).square().mul_scalar(c_r);
-            (state + reward).mean()
-        };
         let (lr, clip) = (self.config.predictor_lr, self.config.sac.max_grad_norm);
-
-        let loss_e = predictor_loss(self.p_e.forward(batch.obs.clone(), batch.actions.clone()));
-        let grads = GradientsParams::from_grads(loss_e.backward(), &self.p_e);
-        self.p_e = adam_step(&mut self.optimizers.p_e, lr, clip, self.p_e.clone(), grads);
-
-        let loss_n = predictor_loss(self.p_n.forward(batch.obs.clone(), batch.actions.clone()));
-        let grads = GradientsParams::from_grads(loss_n.backward(), &self.p_n);
-        self.p_n = adam_step(&mut self.optimizers.p_n, lr, clip, self.p_n.clone(), grads);
-        (scalar(loss_e.inner()), scalar(loss_n.inner()))
+        let o = &mut self.optimizers;
+        let step = PredictorStep { reward_weight: self.config.reward_weight, lr, clip };
+        let (p_e, p_n, losses) = step.apply(
+            batch,
+            &mut self.delta_scale,
+            (self.p_e.clone(), &mut o.p_e),
+            (self.p_n.clone(), &mut o.p_n),
+        );
+        (self.p_e, self.p_n) = (p_e, p_n);
+        losses
     }
 
     /// Step 2 (no grad): dis = ‖P̂_E − P̂_N‖²/dim_s + c_r(R̂_E − R̂_N)² per sample, `[batch]`.
     pub fn disagreement(&self, batch: &Batch<B>) -> Vec<f32> {
         let (obs, actions) = (batch.obs.clone().inner(), batch.actions.clone().inner());
-        let (delta_e, r_e) = self.p_e.valid().forward(obs.clone(), actions.clone());
-        let (delta_n, r_n) = self.p_n.valid().forward(obs, actions);
-        let dim_s = delta_e.dims()[1] as f64;
-        let state = (delta_e - delta_n).square().sum_dim(1).div_scalar(dim_s); // [batch, 1]
-        let reward = (r_e - r_n).square().mul_scalar(self.config.reward_weight);
-        to_vec(state + reward)
+        let (p_e, p_n) = (self.p_e.valid(), self.p_n.valid());
+        to_vec(disagreement(&p_e, &p_n, obs, actions, self.config.reward_weight))
     }
 
     /// Step 3: y = 1[dis > median(W) + k·1.4826·MAD(W)] after appending `dis` to W. Returns
@@ -939,7 +926,7 @@ pub struct PeSacTrainState {
 }
 
 /// Saves `module` (a no-grad copy) as `<name>.mpk` and its Adam state as `<name>_optimizer.mpk`.
-fn save_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub(crate) fn save_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
     dir: &Path,
     name: &str,
     module: &M,
@@ -951,7 +938,7 @@ fn save_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// Loads what [`save_trained`] wrote into `module` and `optimizer`.
-fn load_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub(crate) fn load_trained<B: AutodiffBackend, M: AutodiffModule<B>>(
     dir: &Path,
     name: &str,
     module: M,
@@ -1043,7 +1030,69 @@ fn gated_policy<Bk: Backend>(
 
 /// One Adam step of `module` with learning rate `lr`, after global-norm clipping when
 /// `max_norm` is set.
-fn adam_step<B: AutodiffBackend, M: AutodiffModule<B>>(
+/// One step of both predictors (PE-SAC step 1, shared with [`crate::detector::Detector`]).
+pub(crate) struct PredictorStep {
+    /// c_r.
+    pub reward_weight: f64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Global-norm clipping.
+    pub clip: Option<f64>,
+}
+
+impl PredictorStep {
+    /// Updates σ_Δ with the batch, then one Adam step of each predictor on
+    /// L_P,i = mean[‖P̂_i(s,a) − (s' − s)/σ_Δ‖² + c_r(R̂_i(s,a) − r)²]. Returns the stepped
+    /// predictors and (L_P,E, L_P,N).
+    #[allow(clippy::type_complexity)]
+    pub fn apply<B: AutodiffBackend>(
+        &self,
+        batch: &Batch<B>,
+        delta_scale: &mut DeltaScale,
+        (p_e, opt_e): (EquiPredictor<B>, &mut OptimizerAdaptor<Adam, EquiPredictor<B>, B>),
+        (p_n, opt_n): (MlpPredictor<B>, &mut OptimizerAdaptor<Adam, MlpPredictor<B>, B>),
+    ) -> (EquiPredictor<B>, MlpPredictor<B>, (f32, f32)) {
+        let delta = (batch.next_obs.clone() - batch.obs.clone()).inner(); // [batch, obs_dim]
+        let [rows, cols] = delta.dims();
+        delta_scale.update(f64::from(scalar(delta.clone().square().sum())), rows * cols);
+        let delta = Tensor::<B, 2>::from_inner(delta.div_scalar(delta_scale.scale()));
+        let c_r = self.reward_weight;
+        let predictor_loss = |(delta_hat, r_hat): (Tensor<B, 2>, Tensor<B, 2>)| {
+            let state = (delta_hat - delta.clone()).square().sum_dim(1); // [batch, 1]
+            let reward = (r_hat - batch.rewards.clone()).square().mul_scalar(c_r);
+            (state + reward).mean()
+        };
+        let loss_e = predictor_loss(p_e.forward(batch.obs.clone(), batch.actions.clone()));
+        let grads = GradientsParams::from_grads(loss_e.backward(), &p_e);
+        let p_e = adam_step(opt_e, self.lr, self.clip, p_e, grads);
+
+        let loss_n = predictor_loss(p_n.forward(batch.obs.clone(), batch.actions.clone()));
+        let grads = GradientsParams::from_grads(loss_n.backward(), &p_n);
+        let p_n = adam_step(opt_n, self.lr, self.clip, p_n, grads);
+        (p_e, p_n, (scalar(loss_e.inner()), scalar(loss_n.inner())))
+    }
+}
+
+/// dis = ‖P̂_E − P̂_N‖²/dim_s + c_r(R̂_E − R̂_N)² per sample (PE-SAC step 2, no grad).
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `actions: [batch, act_dim]` -> `[batch, 1]`.
+pub(crate) fn disagreement<B: Backend>(
+    p_e: &EquiPredictor<B>,
+    p_n: &MlpPredictor<B>,
+    obs: Tensor<B, 2>,
+    actions: Tensor<B, 2>,
+    reward_weight: f64,
+) -> Tensor<B, 2> {
+    let (delta_e, r_e) = p_e.forward(obs.clone(), actions.clone());
+    let (delta_n, r_n) = p_n.forward(obs, actions);
+    let dim_s = delta_e.dims()[1] as f64;
+    let state = (delta_e - delta_n).square().sum_dim(1).div_scalar(dim_s); // [batch, 1]
+    let reward = (r_e - r_n).square().mul_scalar(reward_weight);
+    state + reward
+}
+
+pub(crate) fn adam_step<B: AutodiffBackend, M: AutodiffModule<B>>(
     optimizer: &mut OptimizerAdaptor<Adam, M, B>,
     lr: f64,
     max_norm: Option<f64>,
@@ -1058,12 +1107,12 @@ fn adam_step<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// The single value of a `[1]` tensor as f32.
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
+pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
     t.into_scalar().elem::<f32>()
 }
 
 /// All values of a float tensor, row-major.
-fn to_vec<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+pub(crate) fn to_vec<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec::<f32>().expect("converted to f32 just before")
 }
 
