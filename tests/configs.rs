@@ -19,9 +19,14 @@ fn files(dir: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Parameter files of another node than sim_node, by file name prefix.
+fn is_other_node(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("policy_"))
+}
+
 #[test]
 fn every_node_parameter_file_builds_its_node() {
-    let configs = files("config");
+    let configs: Vec<PathBuf> = files("config").into_iter().filter(|p| !is_other_node(p)).collect();
     assert!(configs.len() >= 2, "config/ur5e.yaml and config/fetch.yaml at least");
     for path in configs {
         let mut params = Params::new("/sim_node");
@@ -46,5 +51,27 @@ fn every_task_file_parses_for_its_robot() {
             _ => panic!("task file {name} must start with its robot (ur5e_ or fetch_)"),
         };
         resources::load_task(robot, Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+}
+
+/// config/policy_*.yaml: the policy node's parameters parse, validate, name the joints of their
+/// robot in the sim node's order, and give a valid train config whose task is the sim's.
+#[test]
+fn every_policy_node_parameter_file_parses_and_matches_the_sim_config() {
+    use equigate::policy::PolicyNodeConfig;
+    let configs: Vec<PathBuf> = files("config").into_iter().filter(|p| is_other_node(p)).collect();
+    assert!(configs.len() >= 2, "config/policy_ur5e.yaml and config/policy_fetch.yaml at least");
+    for path in configs {
+        let mut params = Params::new("/policy_node");
+        params.merge_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let config: PolicyNodeConfig = params.deserialize().unwrap_or_else(|e| panic!("{e}"));
+        config.validate().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let train = config.train_config().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let robot = format!("{:?}", config.robot).to_lowercase();
+        let mut sim = Params::new("/sim_node");
+        sim.merge_file(&path.with_file_name(format!("{robot}.yaml"))).unwrap();
+        let sim: SimNodeConfig = sim.deserialize().unwrap();
+        assert_eq!(config.joint_names, sim.joint_names, "{}", path.display());
+        assert_eq!(train.task.as_deref(), Some(sim.task_file.as_str()), "{}", path.display());
     }
 }
