@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod command;
 pub mod convert;
+pub mod detect;
+pub mod lambda_map;
 pub mod logging;
 pub mod metrics;
 pub mod observe;

@@ -15,6 +15,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use equigate::agent::AgentKind;
+use equigate::detect::{self, DetectOptions};
 use equigate::metrics::MetricsRow;
 use equigate::train::{self, EvalResult, TrainConfig, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -68,6 +69,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
     },
+    /// Learn the symmetry-breaking detector from simulator transitions and score λ against the
+    /// simulator's ground truth (AUROC, precision/recall); writes lambda_map.png and depth.png.
+    Detect {
+        /// Train config: robot, task, group, seed and network widths (YAML, as `train`).
+        #[arg(long, default_value = "config/train/ur5e_reach_obstacles.yaml")]
+        config: String,
+        /// Training transitions.
+        #[arg(long, default_value_t = 40_000)]
+        steps: usize,
+        /// Held-out transitions scored against the ground truth.
+        #[arg(long, default_value_t = 10_000)]
+        eval_steps: usize,
+        /// A run directory whose policy drives the arm (default: random joint velocities).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "runs/detect")]
+        out: PathBuf,
+        /// Where the networks run.
+        #[arg(long, value_enum, default_value_t = Device::Cpu)]
+        device: Device,
+    },
     /// Draw the learning curves of several runs into one PNG; runs of the same agent are pooled
     /// (mean line, min–max band).
     Plot {
@@ -108,6 +131,46 @@ fn main() -> anyhow::Result<()> {
             }
             Device::Cuda => cuda(|d| run_eval::<CudaBackend>(&run_dir, episodes, seed, d)),
         },
+        Command::Detect { config, steps, eval_steps, policy, out, device } => {
+            let config = TrainConfig::load(&equigate::resources::resolve(&config))?;
+            let options = DetectOptions {
+                steps,
+                eval_steps,
+                learning_starts: 2_000.min(steps),
+                policy,
+                out: Some(out.clone()),
+            };
+            let report = match device {
+                Device::Cpu => {
+                    detect::detect::<Autodiff<Flex>>(&config, &options, &Default::default())?
+                }
+                Device::Cuda => {
+                    let mut report = None;
+                    cuda(|d| {
+                        report = Some(detect::detect::<CudaBackend>(&config, &options, d)?);
+                        Ok(())
+                    })?;
+                    report.expect("set by the closure")
+                }
+            };
+            let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
+            println!(
+                "detector on {} held-out transitions ({:.1}% in the breaking region), {} updates, \
+                 {:.0} s: AUROC {}, precision {}, recall {} (λ > 0.5); λ map mean {} where the \
+                 symmetry breaks, {} elsewhere; wrote {}",
+                report.eval_transitions,
+                100.0 * report.positive_fraction,
+                report.updates,
+                report.seconds,
+                fmt(report.auroc),
+                fmt(report.precision),
+                fmt(report.recall),
+                fmt(report.map_mean_broken),
+                fmt(report.map_mean_symmetric),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Plot { out, runs } => {
             let curves = runs
                 .iter()
