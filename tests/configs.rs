@@ -21,7 +21,10 @@ fn files(dir: &str) -> Vec<PathBuf> {
 
 /// Parameter files of another node than sim_node, by file name prefix.
 fn is_other_node(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("policy_"))
+    path.file_name().is_some_and(|n| {
+        let n = n.to_string_lossy();
+        n.starts_with("policy_") || n.starts_with("detector_")
+    })
 }
 
 #[test]
@@ -59,7 +62,8 @@ fn every_task_file_parses_for_its_robot() {
 #[test]
 fn every_policy_node_parameter_file_parses_and_matches_the_sim_config() {
     use equigate::policy::PolicyNodeConfig;
-    let configs: Vec<PathBuf> = files("config").into_iter().filter(|p| is_other_node(p)).collect();
+    let configs: Vec<PathBuf> =
+        files("config").into_iter().filter(|p| starts(p, "policy_")).collect();
     assert!(configs.len() >= 2, "config/policy_ur5e.yaml and config/policy_fetch.yaml at least");
     for path in configs {
         let mut params = Params::new("/policy_node");
@@ -73,5 +77,34 @@ fn every_policy_node_parameter_file_parses_and_matches_the_sim_config() {
         let sim: SimNodeConfig = sim.deserialize().unwrap();
         assert_eq!(config.joint_names, sim.joint_names, "{}", path.display());
         assert_eq!(train.task.as_deref(), Some(sim.task_file.as_str()), "{}", path.display());
+    }
+}
+
+fn starts(path: &Path, prefix: &str) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+}
+
+/// config/detector_*.yaml: the detector node's parameters parse and validate, its task is the
+/// sim's of the same robot, and the online detector builds from them.
+#[test]
+fn every_detector_node_parameter_file_builds_its_detector() {
+    use burn::backend::{Autodiff, Flex};
+    use equigate::monitor::{DetectorNodeConfig, OnlineDetector};
+    let configs: Vec<PathBuf> =
+        files("config").into_iter().filter(|p| starts(p, "detector_")).collect();
+    assert!(configs.len() >= 2, "config/detector_ur5e.yaml and config/detector_fetch.yaml");
+    for path in configs {
+        let mut params = Params::new("/detector_node");
+        params.merge_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let config: DetectorNodeConfig = params.deserialize().unwrap_or_else(|e| panic!("{e}"));
+        config.validate().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let train = config.train_config().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let robot = format!("{:?}", config.robot).to_lowercase();
+        let mut sim = Params::new("/sim_node");
+        sim.merge_file(&path.with_file_name(format!("{robot}.yaml"))).unwrap();
+        let sim: SimNodeConfig = sim.deserialize().unwrap();
+        assert_eq!(train.task.as_deref(), Some(sim.task_file.as_str()), "{}", path.display());
+        OnlineDetector::<Autodiff<Flex>>::new(&config, &Default::default())
+            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     }
 }

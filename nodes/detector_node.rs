@@ -1,0 +1,146 @@
+//! detector_node: learns where the rotation symmetry breaks from what it observes, whoever drives
+//! the arm, and publishes λ for monitoring.
+//!
+//! ```text
+//! cargo run --release --bin detector_node -- --ros-args --params-file config/detector_ur5e.yaml
+//! ros2 run equigate detector_node --ros-args -p gate_checkpoint:=runs/x/checkpoint
+//! ```
+//!
+//! Subscribes `joint_states` (sensor_msgs/JointState), `goal` (geometry_msgs/PointStamped) and
+//! `forward_velocity_controller/commands` (std_msgs/Float64MultiArray); publishes
+//! `/equigate/lambda` (std_msgs/Float32, λ of the latest transition) and `/equigate/lambda_map`
+//! (sensor_msgs/Image 32FC1 on the depth camera's grid, NaN where there is no data) with its rgb8
+//! rendering `/equigate/lambda_map/rgb`. Parameters: [`equigate::monitor::DetectorNodeConfig`].
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use burn::backend::{Autodiff, Flex};
+use equigate::monitor::{DetectorNodeConfig, OnlineDetector, TransitionAssembler};
+use equigate::safety::read_joint_state;
+use equigate::sim_server::Every;
+use equigate_ros::msg::{Float32, Float64MultiArray, Image, JointState, PointStamped, Time};
+use equigate_ros::{qos_reliable, Params, Ros, RosArgs};
+use nalgebra::Vector3;
+
+type B = Autodiff<Flex>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("detector_node: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = RosArgs::from_env()?;
+    equigate::logging::init(args.log_filter().as_deref());
+    let node_name = args.node_name("detector_node");
+    let namespace = args.namespace("detector_node", "/");
+    let config: DetectorNodeConfig = Params::load(&args, &node_name, &namespace)?.deserialize()?;
+    config.validate()?;
+    let mut detector = OnlineDetector::<B>::new(&config, &Default::default())?;
+    let joints = detector.model().joint_names().to_vec();
+
+    let mut ros = Ros::new("detector_node", "/", &args)?;
+    let states = ros.subscription::<JointState>(&config.joint_states_topic, qos_reliable())?;
+    let goals = ros.subscription::<PointStamped>(&config.goal_topic, qos_reliable())?;
+    let commands = ros.subscription::<Float64MultiArray>(&config.commands_topic, qos_reliable())?;
+    let lambda_pub = ros.publisher::<Float32>(&config.lambda_topic, qos_reliable())?;
+    let map_pub = ros.publisher::<Image>(&config.lambda_map_topic, qos_reliable())?;
+    let rgb_pub = ros.publisher::<Image>(&config.lambda_map_rgb_topic, qos_reliable())?;
+    let stop = equigate::logging::stop_flag().context("installing the SIGINT/SIGTERM handler")?;
+    tracing::info!(
+        node = %ros.fully_qualified_name(), joints = %joints.join(" "),
+        learning = config.gate_checkpoint.is_empty(), "detector_node running"
+    );
+
+    let start = Instant::now();
+    let (mut map_due, mut warn_due, mut status_due) =
+        (Every::hz(config.map_rate_hz), Every::hz(1.0), Every::hz(0.2));
+    let mut assembler = TransitionAssembler::default();
+    let (mut q, mut qdot) = (Vec::new(), Vec::new());
+    let mut latest: Option<(Vec<f64>, Vec<f64>)> = None;
+    let (mut state_seq, mut goal_version, mut goal) = (0u64, 0u64, None::<Vector3<f64>>);
+    let mut bad_inputs = 0u64;
+    let mut lambda_sum = (0.0f64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        let now = start.elapsed().as_secs_f64();
+        let mut idle = true;
+        while let Ok(Some((msg, _))) = states.take() {
+            idle = false;
+            match read_joint_state(&joints, &msg, &mut q, &mut qdot) {
+                Ok(()) => {
+                    latest = Some((q.clone(), qdot.clone()));
+                    state_seq += 1;
+                }
+                Err(e) => {
+                    bad_inputs += 1;
+                    if warn_due.due(now) {
+                        tracing::warn!("ignoring a joint state: {e} ({bad_inputs} so far)");
+                    }
+                }
+            }
+        }
+        while let Ok(Some((msg, _))) = goals.take() {
+            idle = false;
+            let p = Vector3::new(msg.point.x, msg.point.y, msg.point.z);
+            if p.iter().all(|v| v.is_finite()) && goal != Some(p) {
+                goal = Some(p);
+                goal_version += 1;
+            }
+        }
+        while let Ok(Some((msg, _))) = commands.take() {
+            idle = false;
+            let (Some((q, qdot)), Some(g)) = (&latest, goal) else { continue };
+            if msg.data.len() != joints.len() || msg.data.iter().any(|v| !v.is_finite()) {
+                bad_inputs += 1;
+                continue;
+            }
+            let model = detector.model();
+            let state = model.state(q, qdot, g);
+            let command = model.to_model_order(&msg.data);
+            let Some((before, a, after)) =
+                assembler.on_command(&state, state_seq, &command, goal_version)
+            else {
+                continue;
+            };
+            match detector.observe(&before, &a, &after) {
+                Ok(lambda) => {
+                    lambda_sum = (lambda_sum.0 + f64::from(lambda), lambda_sum.1 + 1);
+                    if let Err(e) = lambda_pub.publish(Float32 { data: lambda }) {
+                        tracing::warn!("publishing λ failed: {e:?}");
+                    }
+                }
+                Err(e) => {
+                    bad_inputs += 1;
+                    if warn_due.due(now) {
+                        tracing::warn!("skipping a transition: {e:#}");
+                    }
+                }
+            }
+        }
+        if map_due.due(now) {
+            let stamp = Time::now();
+            let map = detector.map();
+            let _ = map_pub.publish(map.image_32fc1(stamp, &config.camera_frame));
+            let _ = rgb_pub.publish(map.image_rgb8(stamp, &config.camera_frame));
+        }
+        if status_due.due(now) {
+            let mean = lambda_sum.0 / lambda_sum.1.max(1) as f64;
+            tracing::info!(
+                "{} transitions ({} dropped at resets), mean λ {mean:.3}, {} bad inputs",
+                assembler.produced,
+                assembler.dropped,
+                bad_inputs
+            );
+            lambda_sum = (0.0, 0);
+        }
+        if idle {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    tracing::info!("detector_node stopped");
+    Ok(())
+}
