@@ -235,7 +235,7 @@ fn run_mode<B: AutodiffBackend>(
         1.0 / period,
         om.joint_names().join(" ")
     );
-    let mut diag_due = Every::hz(config.diagnostics_rate_hz);
+    let (mut diag_due, mut status_due) = (Every::hz(config.diagnostics_rate_hz), Every::hz(1.0));
     let (mut next, mut distance) = (Instant::now(), f64::NAN);
     while !stop.load(Ordering::Relaxed) {
         inputs.poll(io);
@@ -274,6 +274,14 @@ fn run_mode<B: AutodiffBackend>(
                 &extra,
             );
             let _ = io.diagnostics.publish(d);
+        }
+        if status_due.due(wall) && distance.is_finite() {
+            let s = inputs.guard.stats();
+            tracing::info!(
+                "end effector {distance:.3} m from the goal; commands: {} sent, {} zero",
+                s.sent,
+                s.stopped_total()
+            );
         }
         next += Duration::from_secs_f64(period);
         let now_i = Instant::now();
