@@ -74,7 +74,8 @@ pub struct PolicyNodeConfig {
     /// `std_msgs/Float64MultiArray` velocity command topic, rad/s in `joint_names` order
     /// (default: `forward_velocity_controller/commands`).
     pub commands_topic: String,
-    /// `std_srvs/Trigger` service that starts a new episode (default: `/sim_node/reset`); empty:
+    /// `std_srvs/Trigger` service that starts a new episode (default: `sim_node/reset`, the sim
+    /// node's `~/reset` in the same namespace); empty:
     /// no resets (episodes are then only counted, e.g. on a real arm).
     pub reset_service: String,
     /// `rosgraph_msgs/Clock` topic read with `use_sim_time` (default: `/clock`).
@@ -121,7 +122,7 @@ impl Default for PolicyNodeConfig {
             joint_states_topic: "joint_states".into(),
             goal_topic: "goal".into(),
             commands_topic: "forward_velocity_controller/commands".into(),
-            reset_service: "/sim_node/reset".into(),
+            reset_service: "sim_node/reset".into(),
             clock_topic: "/clock".into(),
             joint_names: Vec::new(),
             control_rate_hz: 0.0,
