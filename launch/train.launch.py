@@ -7,7 +7,7 @@ as separate processes.
 sim_node reads share/equigate/config/<robot>.yaml with mode:=lockstep (one command -> one control
 period -> the next /joint_states, time on /clock); policy_node reads config/policy_<robot>.yaml
 with mode:=train and use_sim_time. Checkpoints land in run_dir, in the layout of `equigate train`
-(`equigate eval --run-dir <run_dir>` and policy_node's run mode load it). Training metrics are on
+(`equigate eval <run_dir>` and policy_node's run mode load it). Training metrics are on
 /diagnostics.
 """
 
