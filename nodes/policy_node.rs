@@ -36,11 +36,15 @@ use equigate_ros::msg::{
     Clock, DiagnosticArray, EmptyStruct, Float64MultiArray, JointState, PointStamped, Time,
     TriggerSrv,
 };
+use equigate_ros::ros2_client::request_id::RmwRequestId;
 use equigate_ros::ros2_client::{Publisher, Subscription};
 use equigate_ros::{qos_reliable, Params, Ros, RosArgs};
 use nalgebra::Vector3;
 
 type Cpu = Autodiff<Flex>;
+
+/// A reset request without an answer is sent again after this long.
+const RESET_RETRY: Duration = Duration::from_secs(2);
 #[cfg(feature = "cuda")]
 type Gpu = Autodiff<burn::backend::Cuda>;
 
@@ -309,8 +313,9 @@ struct Pending {
 }
 
 enum Phase {
-    /// Asking the simulator for a new episode (`None`: not asked yet).
-    Reset(Option<Instant>),
+    /// Asking the simulator for a new episode: when the last request went out and the ids of
+    /// this reset's requests (`None`: not asked yet).
+    Reset(Option<(Instant, Vec<RmwRequestId>)>),
     /// Waiting for a joint state and a goal newer than these counts.
     First { states_ok: u64, goals: u64, since: Instant },
     /// Acting from this state.
@@ -338,6 +343,13 @@ fn train_mode<B: AutodiffBackend>(
     let mut om = ObservationModel::new(spec.model.clone(), spec.task.clone(), &config.joint_names)?;
     let mut inputs = inputs(config, &spec, period)?;
     let timeout = Duration::from_secs_f64(config.lockstep_timeout_s);
+    if config.lockstep && !config.use_sim_time {
+        tracing::warn!(
+            "lockstep training on the wall clock: an update longer than safety.max_state_age_s \
+             ({} s) makes the next command zero velocity; set use_sim_time:=true",
+            config.safety.max_state_age_s
+        );
+    }
     tracing::info!(
         "policy_node training {} into {} ({} steps, {}), joints: {}",
         learner.config().agent,
@@ -360,9 +372,17 @@ fn train_mode<B: AutodiffBackend>(
                     Phase::First { states_ok: inputs.states_ok, goals: 0, since: Instant::now() }
                 }
                 Some(client) => {
-                    let answer = client.receive_response().ok().flatten();
+                    // Only an answer to this reset's requests counts (a late answer to an earlier
+                    // request must not start an episode that was never reset).
+                    let ids: &[RmwRequestId] = asked.as_ref().map_or(&[], |(_, ids)| &ids[..]);
+                    let mut answer = None;
+                    while let Ok(Some((id, r))) = client.receive_response() {
+                        if ids.contains(&id) && r.success {
+                            answer = Some(r);
+                        }
+                    }
                     match answer {
-                        Some((_, r)) if r.success => {
+                        Some(r) => {
                             tracing::debug!("reset: {}", r.message);
                             inputs.guard.clear_state();
                             Phase::First {
@@ -371,25 +391,23 @@ fn train_mode<B: AutodiffBackend>(
                                 since: Instant::now(),
                             }
                         }
-                        _ if inputs.states_ok == 0 => Phase::Reset(asked), // the sim is not up yet
-                        _ if asked.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) => {
-                            if asked.is_some() {
-                                warn_throttled(
-                                    &mut inputs.warn,
-                                    "reset",
-                                    now,
-                                    &format!(
-                                        "no answer from `{}` yet; asking again",
-                                        config.reset_service
-                                    ),
+                        None if inputs.states_ok == 0 => Phase::Reset(asked), // the sim is not up
+                        None if asked.as_ref().is_none_or(|(t, _)| t.elapsed() > RESET_RETRY) => {
+                            let mut ids = asked.map(|(_, ids)| ids).unwrap_or_default();
+                            if !ids.is_empty() {
+                                let why = format!(
+                                    "no answer from `{}` yet; asking again",
+                                    config.reset_service
                                 );
+                                warn_throttled(&mut inputs.warn, "reset", now, &why);
                             }
-                            if let Err(e) = client.send_request(EmptyStruct::default()) {
-                                tracing::warn!("reset request failed: {e:?}");
+                            match client.send_request(EmptyStruct::default()) {
+                                Ok(id) => ids.push(id),
+                                Err(e) => tracing::warn!("reset request failed: {e:?}"),
                             }
-                            Phase::Reset(Some(Instant::now()))
+                            Phase::Reset(Some((Instant::now(), ids)))
                         }
-                        _ => Phase::Reset(asked),
+                        None => Phase::Reset(asked),
                     }
                 }
             },
