@@ -26,6 +26,17 @@ use nalgebra::Vector3;
 
 type B = Autodiff<Flex>;
 
+/// A received message of one of the two paired streams.
+enum Event {
+    Command(Float64MultiArray),
+    State(JointState),
+}
+
+/// The writer's send time, ns (the receipt order when the writer gave none).
+fn sent_at(info: &equigate_ros::ros2_client::MessageInfo) -> i64 {
+    info.source_timestamp().or(info.received_timestamp()).map_or(i64::MAX, |t| t.to_nanos())
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("detector_node: error: {e:#}");
@@ -61,28 +72,12 @@ fn run() -> Result<()> {
         (Every::hz(config.map_rate_hz), Every::hz(1.0), Every::hz(0.2));
     let mut assembler = TransitionAssembler::default();
     let (mut q, mut qdot) = (Vec::new(), Vec::new());
-    let mut latest: Option<(Vec<f64>, Vec<f64>)> = None;
-    let (mut state_seq, mut goal_version, mut goal) = (0u64, 0u64, None::<Vector3<f64>>);
+    let (mut goal_version, mut goal) = (0u64, None::<Vector3<f64>>);
     let mut bad_inputs = 0u64;
     let mut lambda_sum = (0.0f64, 0u64);
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed().as_secs_f64();
         let mut idle = true;
-        while let Ok(Some((msg, _))) = states.take() {
-            idle = false;
-            match read_joint_state(&joints, &msg, &mut q, &mut qdot) {
-                Ok(()) => {
-                    latest = Some((q.clone(), qdot.clone()));
-                    state_seq += 1;
-                }
-                Err(e) => {
-                    bad_inputs += 1;
-                    if warn_due.due(now) {
-                        tracing::warn!("ignoring a joint state: {e} ({bad_inputs} so far)");
-                    }
-                }
-            }
-        }
         while let Ok(Some((msg, _))) = goals.take() {
             idle = false;
             let p = Vector3::new(msg.point.x, msg.point.y, msg.point.z);
@@ -91,35 +86,66 @@ fn run() -> Result<()> {
                 goal_version += 1;
             }
         }
-        while let Ok(Some((msg, _))) = commands.take() {
-            idle = false;
-            let (Some((q, qdot)), Some(g)) = (&latest, goal) else { continue };
-            if msg.data.len() != joints.len() || msg.data.iter().any(|v| !v.is_finite()) {
-                bad_inputs += 1;
-                continue;
-            }
-            let model = detector.model();
-            let state = model.state(q, qdot, g);
-            let command = model.to_model_order(&msg.data);
-            let Some((before, a, after)) =
-                assembler.on_command(&state, state_seq, &command, goal_version)
-            else {
-                continue;
-            };
-            match detector.observe(&before, &a, &after) {
-                Ok(lambda) => {
-                    lambda_sum = (lambda_sum.0 + f64::from(lambda), lambda_sum.1 + 1);
-                    if let Err(e) = lambda_pub.publish(Float32 { data: lambda }) {
-                        tracing::warn!("publishing λ failed: {e:?}");
+        // Commands and joint states in the order their writers sent them (source timestamps),
+        // so that a state pairs with the command sent before it even when both are pending.
+        let mut events: Vec<(i64, Event)> = Vec::new();
+        while let Ok(Some((msg, info))) = commands.take() {
+            events.push((sent_at(&info), Event::Command(msg)));
+        }
+        while let Ok(Some((msg, info))) = states.take() {
+            events.push((sent_at(&info), Event::State(msg)));
+        }
+        events.sort_by_key(|e| e.0);
+        idle &= events.is_empty();
+        for (_, event) in events {
+            match event {
+                Event::Command(msg) => {
+                    if msg.data.len() == joints.len() && msg.data.iter().all(|v| v.is_finite()) {
+                        assembler.on_command(&detector.model().to_model_order(&msg.data), now);
+                    } else {
+                        bad_inputs += 1;
                     }
                 }
-                Err(e) => {
-                    bad_inputs += 1;
-                    if warn_due.due(now) {
-                        tracing::warn!("skipping a transition: {e:#}");
+                Event::State(msg) => {
+                    if let Err(e) = read_joint_state(&joints, &msg, &mut q, &mut qdot) {
+                        bad_inputs += 1;
+                        if warn_due.due(now) {
+                            tracing::warn!("ignoring a joint state: {e} ({bad_inputs} so far)");
+                        }
+                        continue;
+                    }
+                    let Some(g) = goal else { continue };
+                    let state = detector.model().state(&q, &qdot, g);
+                    let Some((before, a, after)) = assembler.on_state(
+                        &state,
+                        msg.header.stamp.as_secs_f64(),
+                        now,
+                        goal_version,
+                    ) else {
+                        continue;
+                    };
+                    match detector.observe(&before, &a, &after) {
+                        Ok(lambda) => {
+                            lambda_sum = (lambda_sum.0 + f64::from(lambda), lambda_sum.1 + 1);
+                            if let Err(e) = lambda_pub.publish(Float32 { data: lambda }) {
+                                tracing::warn!("publishing λ failed: {e:?}");
+                            }
+                        }
+                        Err(e) => {
+                            bad_inputs += 1;
+                            if warn_due.due(now) {
+                                tracing::warn!("skipping a transition: {e:#}");
+                            }
+                        }
                     }
                 }
             }
+        }
+        // Learn with what time is left, a bounded slice so that λ keeps up with the topics.
+        match detector.update(Duration::from_millis(20)) {
+            Ok(0) => {}
+            Ok(_) => idle = false,
+            Err(e) => tracing::warn!("detector update failed: {e:#}"),
         }
         if map_due.due(now) {
             let stamp = Time::now();
@@ -130,9 +156,11 @@ fn run() -> Result<()> {
         if status_due.due(now) {
             let mean = lambda_sum.0 / lambda_sum.1.max(1) as f64;
             tracing::info!(
-                "{} transitions ({} dropped at resets), mean λ {mean:.3}, {} bad inputs",
+                "{} transitions ({} state pairs dropped: resets, no command), {} updates, mean λ \
+                 {mean:.3}, {} bad inputs",
                 assembler.produced,
                 assembler.dropped,
+                detector.updates(),
                 bad_inputs
             );
             lambda_sum = (0.0, 0);

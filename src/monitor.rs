@@ -1,11 +1,12 @@
 //! The detector node's core, free of DDS: its parameters, pairing of topic messages into
 //! transitions, and the online detector with its λ map.
 //!
-//! A transition is (s_k, a_k, s_{k+1}): s_k the latest joint state when command a_k arrives,
-//! s_{k+1} the latest joint state when the next command arrives. This is how a controller at a
-//! fixed rate (or the simulator in lockstep: one command, one step, one joint state) produces
-//! data. A pair is dropped when no new joint state arrived in between, or the goal changed in
-//! between (an episode reset teleports the arm and moves the goal).
+//! A transition is (s_k, a_k, s_{k+1}) for two consecutive joint states and the command a_k that
+//! drove the arm between them: one received after s_k (the simulator in lockstep: one command,
+//! one step, one joint state), or the latest one while it is still held (a controller at a fixed
+//! rate with joint states coming faster than commands). A pair is dropped when there is no such
+//! command or the goal changed in between (an episode reset teleports the arm and moves the
+//! goal).
 
 use std::path::PathBuf;
 
@@ -116,37 +117,64 @@ impl DetectorNodeConfig {
     }
 }
 
-/// Pairs commands with joint states into transitions (module docs).
-#[derive(Debug, Clone, Default)]
+/// Pairs joint states with the command that drove the arm between them (module docs).
+#[derive(Debug, Clone)]
 pub struct TransitionAssembler {
-    /// (state when the pending command arrived, its sequence number, the command, goal version).
-    pending: Option<(State, u64, Vec<f64>, u64)>,
-    /// Transitions produced and pairs dropped.
+    /// How long a command is held, s (default: `0.1`, the simulator's command timeout).
+    pub hold_s: f64,
+    /// (previous state, its header stamp, goal version at it, receipt time of the latest
+    /// command before it).
+    previous: Option<(State, f64, u64, Option<f64>)>,
+    /// Latest command (model order) and its receipt time, s.
+    command: Option<(Vec<f64>, f64)>,
+    /// Transitions produced.
     pub produced: u64,
-    /// See `produced`.
+    /// State pairs dropped: no command between or held, or the goal changed (a reset).
     pub dropped: u64,
 }
 
+impl Default for TransitionAssembler {
+    fn default() -> Self {
+        Self { hold_s: 0.1, previous: None, command: None, produced: 0, dropped: 0 }
+    }
+}
+
 impl TransitionAssembler {
-    /// A command `command` (model order) arrived; `state` is the latest valid joint state with
-    /// sequence number `state_seq` (increasing per received state) and `goal_version` counts goal
-    /// changes. Returns the completed transition (s_k, a_k, s_{k+1}), if any.
-    pub fn on_command(
+    /// A velocity command (model order) arrived at `now_s`.
+    pub fn on_command(&mut self, command: &[f64], now_s: f64) {
+        self.command = Some((command.to_vec(), now_s));
+    }
+
+    /// A valid joint state with header stamp `stamp_s` arrived at `now_s`, with `goal_version`
+    /// counting goal changes. Returns (s_k, a_k, s_{k+1}) when a command arrived since the
+    /// previous state (lockstep: one command, one step) or the latest one is still held (a
+    /// controller at a fixed rate, states faster than commands), and the goal did not change in
+    /// between. A state stamped no later than the previous one is a repeat (the lockstep
+    /// simulator's heartbeat while it waits) and is ignored.
+    pub fn on_state(
         &mut self,
         state: &State,
-        state_seq: u64,
-        command: &[f64],
+        stamp_s: f64,
+        now_s: f64,
         goal_version: u64,
     ) -> Option<(State, Vec<f64>, State)> {
-        let previous =
-            self.pending.replace((state.clone(), state_seq, command.to_vec(), goal_version));
-        let (before, seq, a, goal) = previous?;
-        if seq == state_seq || goal != goal_version {
+        if self.previous.as_ref().is_some_and(|p| stamp_s <= p.1) {
+            return None;
+        }
+        let command_time = self.command.as_ref().map(|c| c.1);
+        let previous = self.previous.replace((state.clone(), stamp_s, goal_version, command_time));
+        let (before, _, goal, command_before) = previous?;
+        let Some((command, at)) = &self.command else {
+            self.dropped += 1;
+            return None;
+        };
+        let fresh = command_before != Some(*at) || now_s - at <= self.hold_s;
+        if !fresh || goal != goal_version {
             self.dropped += 1;
             return None;
         }
         self.produced += 1;
-        Some((before, a, state.clone()))
+        Some((before, command.clone(), state.clone()))
     }
 }
 
@@ -161,11 +189,17 @@ pub struct OnlineDetector<B: AutodiffBackend> {
     batch_size: usize,
     learning_starts: usize,
     device: B::Device,
+    /// Updates owed: one per transition, done by [`OnlineDetector::update`] as time allows.
+    credit: f64,
     /// Transitions seen.
     pub transitions: u64,
     /// The latest update's scalars.
     pub last_metrics: Option<DetectorMetrics>,
 }
+
+/// Most updates an [`OnlineDetector`] owes; beyond, transitions arrive faster than it learns
+/// and the surplus is forgiven (the replay buffer still holds them).
+pub const MAX_UPDATE_CREDIT: f64 = 1000.0;
 
 impl<B: AutodiffBackend> OnlineDetector<B> {
     /// Builds everything from the node config.
@@ -196,6 +230,7 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
             batch_size: train.learner.batch_size,
             learning_starts: config.learning_starts.max(train.learner.batch_size),
             device: device.clone(),
+            credit: 0.0,
             transitions: 0,
             last_metrics: None,
             model,
@@ -215,9 +250,10 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         &self.map
     }
 
-    /// Takes one transition (states from topics, command in model order): stores it, updates
-    /// the detector once (when learning and past `learning_starts`), and returns λ = p_ω(s, a)
-    /// of this transition, also added to the map at the end effector of s.
+    /// Takes one transition (states from topics, command in model order): stores it, owes one
+    /// update (when learning and past `learning_starts`; [`Self::update`] does them), and returns
+    /// λ = p_ω(s, a) of this transition with the current gate, also added to the map at the end
+    /// effector of s.
     ///
     /// # Errors
     /// States or commands the task rejects (non-finite, wrong lengths).
@@ -245,12 +281,33 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         })?;
         self.transitions += 1;
         if self.learn && self.buffer.len() >= self.learning_starts {
-            let batch = self.buffer.sample::<B>(self.batch_size, &self.device)?;
-            self.last_metrics = Some(self.detector.train_step(&batch));
+            self.credit = (self.credit + 1.0).min(MAX_UPDATE_CREDIT);
         }
         let lambda = self.detector.lambda(&obs, &action)[0];
         self.map.add(ee, lambda);
         Ok(lambda)
+    }
+
+    /// Does owed updates until `budget` has passed (at least one if any is owed); returns how
+    /// many it did.
+    ///
+    /// # Errors
+    /// Sampling errors of the replay buffer (none once it holds a batch).
+    pub fn update(&mut self, budget: std::time::Duration) -> anyhow::Result<usize> {
+        let start = std::time::Instant::now();
+        let mut done = 0;
+        while self.credit >= 1.0 && (done == 0 || start.elapsed() < budget) {
+            let batch = self.buffer.sample::<B>(self.batch_size, &self.device)?;
+            self.last_metrics = Some(self.detector.train_step(&batch));
+            self.credit -= 1.0;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Updates done so far.
+    pub fn updates(&self) -> u64 {
+        self.detector.updates()
     }
 }
 
@@ -264,17 +321,28 @@ mod tests {
     }
 
     #[test]
-    fn commands_pair_with_the_next_new_state_and_resets_are_dropped() {
+    fn states_pair_with_the_command_between_them_and_resets_are_dropped() {
         let mut a = TransitionAssembler::default();
-        assert!(a.on_command(&state(0.0), 1, &[1.0], 0).is_none());
-        let (s, cmd, s2) = a.on_command(&state(0.1), 2, &[2.0], 0).unwrap();
-        assert_eq!((s.q[0], cmd, s2.q[0]), (0.0, vec![1.0], 0.1));
-        // No new joint state since the last command: dropped.
-        assert!(a.on_command(&state(0.1), 2, &[3.0], 0).is_none());
+        assert!(a.on_state(&state(0.0), 0.0, 0.0, 0).is_none());
+        // No command yet: dropped.
+        assert!(a.on_state(&state(0.1), 0.04, 0.04, 0).is_none());
+        // Lockstep: one command, one state, however long the step takes in wall time.
+        a.on_command(&[1.0], 0.05);
+        // A heartbeat repeat of the same stamp is ignored.
+        assert!(a.on_state(&state(0.1), 0.04, 4.0, 0).is_none());
+        let (s, cmd, s2) = a.on_state(&state(0.2), 0.08, 5.0, 0).unwrap();
+        assert_eq!((s.q[0], cmd, s2.q[0]), (0.1, vec![1.0], 0.2));
+        // No new command and the old one no longer held: dropped.
+        assert!(a.on_state(&state(0.3), 0.12, 5.2, 0).is_none());
+        // A fixed-rate controller: the command is held over several faster states.
+        a.on_command(&[2.0], 5.21);
+        assert!(a.on_state(&state(0.4), 0.16, 5.218, 0).is_some());
+        let (_, cmd, _) = a.on_state(&state(0.5), 0.2, 5.226, 0).unwrap();
+        assert_eq!(cmd, vec![2.0]);
         // The goal changed (a reset): dropped.
-        assert!(a.on_command(&state(0.9), 3, &[4.0], 1).is_none());
-        assert!(a.on_command(&state(1.0), 4, &[5.0], 1).is_some());
-        assert_eq!((a.produced, a.dropped), (2, 2));
+        assert!(a.on_state(&state(0.9), 0.24, 5.234, 1).is_none());
+        assert!(a.on_state(&state(1.0), 0.28, 5.242, 1).is_some());
+        assert_eq!((a.produced, a.dropped), (4, 3));
     }
 
     #[test]
@@ -289,8 +357,9 @@ mod tests {
             let l = det.observe(&s, &[0.1; 6], &s).unwrap();
             assert!((0.0..=1.0).contains(&l));
         }
+        // learning_starts is at least one batch (256 by default): nothing owed yet.
+        assert_eq!(det.update(std::time::Duration::from_millis(1)).unwrap(), 0);
         assert!(det.last_metrics.is_none());
-        // Past learning_starts only when the batch size fits: the default batch is 256.
         assert_eq!(det.transitions, 3);
         assert_eq!(det.map().len(), 3);
     }
