@@ -14,6 +14,7 @@ pub mod observe;
 pub mod online;
 pub mod plot;
 pub mod policy;
+pub mod policy_loop;
 pub mod resources;
 pub mod safety;
 pub mod sim_server;
