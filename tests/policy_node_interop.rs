@@ -31,6 +31,11 @@ fn skip() -> bool {
     skip
 }
 
+fn has_cyclone() -> bool {
+    let status = Command::new("python3").args(["-c", "import cyclonedds"]).status();
+    status.is_ok_and(|s| s.success())
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("equigate-pn-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -113,14 +118,21 @@ fn train_mode_against_the_lockstep_simulator_improves_the_return() {
     let (run_dir, train_file) = (dir.join("run"), dir.join("train.yaml"));
     let config = small_train_config(6000, 1000, 128);
     std::fs::write(&train_file, equigate_ros::yaml::to_string(&config).unwrap()).unwrap();
+    // With PyPI cyclonedds, an independent peer also records policy_node's /diagnostics.
+    let diag = has_cyclone();
     let script = r#"
+        if [ "$DIAG" = 1 ]; then
+            python3 tests/interop/diag_listen.py "equigate: policy_node" "$DIR/diag.json" 600 & diag=$!
+        fi
         "$SIM" --ros-args -p robot:=ur5e -p mode:=lockstep -p task_file:=config/tasks/ur5e_reach.yaml \
             2>"$DIR/sim.log" & sim=$!
-        trap 'kill $sim; wait $sim' EXIT
+        trap 'kill $sim $diag; wait $sim' EXIT
         timeout 600 "$POLICY" --ros-args --params-file config/policy_ur5e.yaml -p mode:=train \
             -p use_sim_time:=true -p run_dir:="$RUN" -p train_file:="$TRAIN"
     "#;
-    let out = in_netns(script, &[("RUN", &run_dir), ("TRAIN", &train_file), ("DIR", &dir)]);
+    let flag = PathBuf::from(if diag { "1" } else { "0" });
+    let vars = [("RUN", &*run_dir), ("TRAIN", &*train_file), ("DIR", &*dir), ("DIAG", &*flag)];
+    let out = in_netns(script, &vars);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "policy_node train failed ({}):\n{stdout}\n{stderr}", out.status);
     assert!(stderr.contains("training done: 6000 steps"), "{stderr}");
@@ -138,6 +150,21 @@ fn train_mode_against_the_lockstep_simulator_improves_the_return() {
         last_row.env_steps, last_row.updates, last_row.episodes, last_row.wall_s
     );
     assert!(last > first + 0.25 * first.abs(), "no clear improvement: {first:.2} -> {last:.2}");
+
+    if diag {
+        let text = std::fs::read_to_string(dir.join("diag.json")).expect("diagnostics received");
+        let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+        println!("last /diagnostics of policy_node seen by the Cyclone DDS peer: {d}");
+        let value = |k: &str| d["values"][k].as_str().unwrap_or_else(|| panic!("no {k}: {d}"));
+        assert_eq!(value("mode"), "train");
+        let number = |k: &str| value(k).parse::<f64>().unwrap_or_else(|_| panic!("{k}: {d}"));
+        assert!(number("env_steps") >= 5000.0 && number("updates") >= 4000.0, "{d}");
+        for k in ["return", "mean_return", "success_rate", "q_loss", "actor_loss", "alpha"] {
+            assert!(number(k).is_finite(), "{k}: {d}");
+        }
+        assert!(number("updates_per_s") > 0.0, "{d}");
+        assert!(value("lambda_fraction") == "nan", "λ is PE-SAC's only: {d}");
+    }
 
     let (trained, random) = train::eval_run::<B>(&run_dir, 10, None, &Default::default()).unwrap();
     println!(
@@ -205,9 +232,8 @@ fn bad_joint_states_from_a_cyclone_peer_give_zero_velocity_and_no_crash() {
     if skip() {
         return;
     }
-    let has_peer = Command::new("python3").args(["-c", "import cyclonedds"]).status();
     assert!(
-        has_peer.is_ok_and(|s| s.success()),
+        has_cyclone(),
         "the interop peer needs PyPI cyclonedds: python3 -m pip install -r tests/requirements.txt \
          (or set EQUIGATE_SKIP_INTEROP=1)"
     );
