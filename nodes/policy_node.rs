@@ -70,8 +70,8 @@ fn run() -> Result<()> {
 
 /// Run or train, built before any DDS entity so that a bad run directory or file fails first.
 enum Brain<B: AutodiffBackend> {
-    Run(RunPolicy<B>),
-    Train(TrainLoop<B>),
+    Run(Box<RunPolicy<B>>),
+    Train(Box<TrainLoop<B>>),
 }
 
 fn build<B: AutodiffBackend>(
@@ -97,7 +97,7 @@ fn build<B: AutodiffBackend>(
                 &config.joint_names,
             )?;
             tracing::info!("policy_node running {} from {}", run.config.agent, run_dir.display());
-            (Brain::Run(RunPolicy::new(run.agent, run.scaling, om)), run.spec)
+            (Brain::Run(Box::new(RunPolicy::new(run.agent, run.scaling, om))), run.spec)
         }
         PolicyMode::Train => {
             let train = config.train_config()?;
@@ -130,7 +130,7 @@ fn build<B: AutodiffBackend>(
                 period,
                 config.lockstep_timeout_s,
             );
-            (Brain::Train(lp), spec)
+            (Brain::Train(Box::new(lp)), spec)
         }
     };
     let period = config.command_period_s(spec.task.control_period_s);
