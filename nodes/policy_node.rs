@@ -296,12 +296,14 @@ fn spin<B: AutodiffBackend>(
         }
         match &brain {
             Brain::Run(_) => {
-                // Command at the control rate; missed ticks are skipped, not burst.
+                // Command at the control rate: a late tick is made up by the next one; more
+                // than a period behind, the missed ticks are skipped, not burst.
                 next += period;
                 let now_i = Instant::now();
                 match next.checked_duration_since(now_i) {
                     Some(d) => std::thread::sleep(d),
-                    None => next = now_i,
+                    None if now_i - next > period => next = now_i,
+                    None => {}
                 }
             }
             Brain::Train(_) if wait => std::thread::sleep(Duration::from_micros(200)),
