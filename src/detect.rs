@@ -48,6 +48,9 @@ pub struct DetectOptions {
 pub struct DetectReport {
     /// AUROC of p_ω(s, a) against the ground truth on the held-out transitions.
     pub auroc: Option<f64>,
+    /// AUROC against the narrower truth "the step was blocked by a collision" (the part of the
+    /// breaking region that changes the dynamics; the region adds a proximity margin).
+    pub auroc_collided: Option<f64>,
     /// Precision of λ = 1[p_ω > 0.5].
     pub precision: Option<f64>,
     /// Recall of λ = 1[p_ω > 0.5].
@@ -110,6 +113,7 @@ struct Step {
     terminated: bool,
     truncated: bool,
     broken: bool,
+    collided: bool,
     ee: nalgebra::Vector3<f64>,
 }
 
@@ -131,6 +135,7 @@ fn step_env<B: AutodiffBackend>(
         terminated: t.terminated,
         truncated: t.truncated,
         broken: t.in_breaking_region,
+        collided: t.collided,
         ee,
     };
     *obs = if t.terminated || t.truncated { scaling.obs.normalize(&env.reset()) } else { next };
@@ -194,7 +199,7 @@ pub fn detect<B: AutodiffBackend>(
     let mut obs = scaling.obs.normalize(&env.reset());
     let mut map = LambdaMap::new(DepthCameraConfig::default(), options.eval_steps.max(1))?;
     let mut truth_map = LambdaMap::new(DepthCameraConfig::default(), options.eval_steps.max(1))?;
-    let (mut scores, mut truth) = (Vec::new(), Vec::new());
+    let (mut scores, mut truth, mut collided) = (Vec::new(), Vec::new(), Vec::new());
     let chunk = 256;
     let mut pending: Vec<Step> = Vec::with_capacity(chunk);
     let mut flush = |pending: &mut Vec<Step>| {
@@ -203,6 +208,7 @@ pub fn detect<B: AutodiffBackend>(
         for (p, l) in pending.iter().zip(detector.lambda(&s, &a)) {
             scores.push(l);
             truth.push(p.broken);
+            collided.push(p.collided);
             map.add(p.ee, l);
             truth_map.add(p.ee, f32::from(u8::from(p.broken)));
         }
@@ -215,6 +221,7 @@ pub fn detect<B: AutodiffBackend>(
         }
     }
     flush(&mut pending);
+    let auroc_collided = auroc(&scores, &collided);
     let auroc = auroc(&scores, &truth);
     let (precision, recall) = precision_recall(&scores, &truth, 0.5);
     let (values, broken_share) = (map.values(), truth_map.values());
@@ -229,6 +236,7 @@ pub fn detect<B: AutodiffBackend>(
     };
     let report = DetectReport {
         auroc,
+        auroc_collided,
         precision,
         recall,
         positive_fraction: truth.iter().filter(|t| **t).count() as f64 / truth.len().max(1) as f64,

@@ -156,13 +156,14 @@ fn main() -> anyhow::Result<()> {
             let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
             println!(
                 "detector on {} held-out transitions ({:.1}% in the breaking region), {} updates, \
-                 {:.0} s: AUROC {}, precision {}, recall {} (λ > 0.5); λ map mean {} where the \
+                 {:.0} s: AUROC {} (blocked steps only: {}), precision {}, recall {} (λ > 0.5); λ map mean {} where the \
                  symmetry breaks, {} elsewhere; wrote {}",
                 report.eval_transitions,
                 100.0 * report.positive_fraction,
                 report.updates,
                 report.seconds,
                 fmt(report.auroc),
+                fmt(report.auroc_collided),
                 fmt(report.precision),
                 fmt(report.recall),
                 fmt(report.map_mean_broken),

@@ -151,3 +151,38 @@ fn shipped_train_configs_load_and_bad_keys_are_named() {
     assert!(err.contains("num_envs must be positive"), "{err}");
     let _ = std::fs::remove_file(&bad);
 }
+
+/// Every agent trains a few hundred steps on the Fetch (8 joints, the pan with position limits)
+/// and its checkpoint evaluates: the job is not UR5e-specific.
+#[test]
+fn every_agent_runs_on_the_fetch() {
+    for agent in AgentKind::ALL {
+        let config = TrainConfig {
+            robot: equigate_robot::model::RobotKind::Fetch,
+            task: Some("config/tasks/fetch_reach.yaml".into()),
+            agent,
+            total_steps: 400,
+            eval_every: 400,
+            log_every: 200,
+            checkpoint_every: 400,
+            eval_episodes: 2,
+            learner: LearnerConfig {
+                batch_size: 32,
+                learning_starts: 200,
+                hidden: vec![16, 16],
+                equi_hidden_dim: 16,
+                gate_warmup_updates: 50,
+                ..LearnerConfig::default()
+            },
+            ..TrainConfig::default()
+        };
+        let dir = run_dir(&format!("fetch-{agent}"));
+        let device = Default::default();
+        let s = train::train::<B>(&config, options(dir.clone(), false), &device).unwrap();
+        assert_eq!((s.env_steps, s.updates), (400, 200), "{agent}");
+        assert!(s.final_eval.mean_return.is_finite(), "{agent}");
+        let (trained, _) = train::eval_run::<B>(&dir, 2, None, &device).unwrap();
+        assert_eq!(trained.episodes, 2, "{agent}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
