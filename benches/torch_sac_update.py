@@ -1,4 +1,4 @@
-"""PyTorch CPU reference for one plain SAC update, the same update as equigate-learn's `Sac::train_step`.
+"""PyTorch CPU reference for one plain SAC update, the same as equigate-learn's `Sac::train_step`.
 
     /work/venv-torch/bin/python benches/torch_sac_update.py [--seconds 10] [--warmup 50] [--threads 2]
 
@@ -51,7 +51,11 @@ BUFFER = 10_000
 
 def mlp(d_in, d_out):
     return nn.Sequential(
-        nn.Linear(d_in, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, d_out)
+        nn.Linear(d_in, HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, d_out),
     )
 
 

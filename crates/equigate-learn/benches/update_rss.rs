@@ -12,7 +12,8 @@
 //! Prints one JSON line with VmRSS (from /proc/self/status, KiB) after building the learner, after
 //! every 10% of the updates and at the end, for SAC and then PE-SAC (gate warm-up 1,000 updates,
 //! so both the warm-up and the gated path run). 100,000 updates (the default) take about 20 min
-//! for SAC and 50 min for PE-SAC on 2 cores.
+//! for SAC and 80 min for PE-SAC on 2 cores (measured: 20,000 SAC updates in 247 s, 5,000 PE-SAC
+//! updates in 233 s).
 
 use std::time::Instant;
 
