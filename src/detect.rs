@@ -48,6 +48,9 @@ pub struct DetectOptions {
 pub struct DetectReport {
     /// AUROC of p_ω(s, a) against the ground truth on the held-out transitions.
     pub auroc: Option<f64>,
+    /// AUROC of the raw disagreement dis(s, a) against the ground truth (what the labels are
+    /// cut from: low here means the predictors, high with a low λ AUROC means the labels or gate).
+    pub auroc_disagreement: Option<f64>,
     /// AUROC against the narrower truth "the step was blocked by a collision" (the part of the
     /// breaking region that changes the dynamics; the region adds a proximity margin).
     pub auroc_collided: Option<f64>,
@@ -200,11 +203,13 @@ pub fn detect<B: AutodiffBackend>(
     let mut map = LambdaMap::new(DepthCameraConfig::default(), options.eval_steps.max(1))?;
     let mut truth_map = LambdaMap::new(DepthCameraConfig::default(), options.eval_steps.max(1))?;
     let (mut scores, mut truth, mut collided) = (Vec::new(), Vec::new(), Vec::new());
+    let mut dis = Vec::new();
     let chunk = 256;
     let mut pending: Vec<Step> = Vec::with_capacity(chunk);
     let mut flush = |pending: &mut Vec<Step>| {
         let s: Vec<f32> = pending.iter().flat_map(|p| p.obs.iter().copied()).collect();
         let a: Vec<f32> = pending.iter().flat_map(|p| p.action.iter().copied()).collect();
+        dis.extend(detector.disagreement(&s, &a));
         for (p, l) in pending.iter().zip(detector.lambda(&s, &a)) {
             scores.push(l);
             truth.push(p.broken);
@@ -222,6 +227,7 @@ pub fn detect<B: AutodiffBackend>(
     }
     flush(&mut pending);
     let auroc_collided = auroc(&scores, &collided);
+    let auroc_disagreement = auroc(&dis, &truth);
     let auroc = auroc(&scores, &truth);
     let (precision, recall) = precision_recall(&scores, &truth, 0.5);
     let (values, broken_share) = (map.values(), truth_map.values());
@@ -237,6 +243,7 @@ pub fn detect<B: AutodiffBackend>(
     let report = DetectReport {
         auroc,
         auroc_collided,
+        auroc_disagreement,
         precision,
         recall,
         positive_fraction: truth.iter().filter(|t| **t).count() as f64 / truth.len().max(1) as f64,

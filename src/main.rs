@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
             println!(
                 "detector on {} held-out transitions ({:.1}% in the breaking region), {} updates, \
-                 {:.0} s: AUROC {} (blocked steps only: {}), precision {}, recall {} (λ > 0.5); λ map mean {} where the \
+                 {:.0} s: AUROC {} (blocked steps only: {}; raw disagreement: {}), precision {}, recall {} (λ > 0.5); λ map mean {} where the \
                  symmetry breaks, {} elsewhere; wrote {}",
                 report.eval_transitions,
                 100.0 * report.positive_fraction,
@@ -164,6 +164,7 @@ fn main() -> anyhow::Result<()> {
                 report.seconds,
                 fmt(report.auroc),
                 fmt(report.auroc_collided),
+                fmt(report.auroc_disagreement),
                 fmt(report.precision),
                 fmt(report.recall),
                 fmt(report.map_mean_broken),

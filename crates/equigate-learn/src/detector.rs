@@ -255,6 +255,22 @@ impl<B: AutodiffBackend> Detector<B> {
         to_vec(self.gate.valid().forward(s, u))
     }
 
+    /// The predictors' disagreement dis(s, a) (§1.1 step 2) for row-major batches of
+    /// observations `[n · obs_dim]` and actions `[n · act_dim]` -> `[n]`, no grad: the raw score
+    /// the labels are cut from.
+    ///
+    /// # Panics
+    /// As [`Self::lambda`].
+    pub fn disagreement(&self, obs: &[f32], actions: &[f32]) -> Vec<f32> {
+        let (d, a) = (self.config.obs_dim, self.config.act_dim);
+        let n = obs.len() / d;
+        assert!(obs.len() == n * d && actions.len() == n * a, "disagreement: bad lengths");
+        let s = Tensor::from_data(TensorData::new(obs.to_vec(), [n, d]), &self.device);
+        let u = Tensor::from_data(TensorData::new(actions.to_vec(), [n, a]), &self.device);
+        let (p_e, p_n) = (self.p_e.valid(), self.p_n.valid());
+        to_vec(disagreement(&p_e, &p_n, s, u, self.config.reward_weight))
+    }
+
     /// Writes the config, the three networks with their Adam states and σ_Δ/W counters into
     /// `dir` (atomic files). The gate is `gate_omega.mpk`, as in a PE-SAC checkpoint.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
