@@ -11,6 +11,7 @@ order) for ros2_control's forward_command_controller, the goal on /goal (geometr
 in base_link). Start that velocity controller before this launch; remap with commands_topic:=...
 Stale (older than safety.max_state_age_s), NaN or incomplete joint states stop the arm (zero
 velocity). There are no episode resets here: publish a new /goal to move on.
+detector_node (config/detector_<robot>.yaml) runs beside it unless detector:=false.
 """
 
 from launch import LaunchDescription
@@ -54,10 +55,25 @@ def _nodes(context):
 
 
 def _detector(context, share, robot, namespace):
-    """detector_node goes here once it exists (see train.launch.py's _detector): it watches
-    /joint_states, the commands and /goal and publishes /equigate/lambda and the lambda map."""
-    del context, share, robot, namespace
-    return []
+    """detector_node (learns λ from /joint_states, the commands and /goal; publishes
+    /equigate/lambda and the λ map) beside the policy, unless detector:=false. It only listens, so
+    it can join or leave without changing the policy; see monitor.launch.py for it alone."""
+    if _arg(context, "detector") != "true":
+        return []
+    overrides = {}
+    task = _arg(context, "task") if "task" in context.launch_configurations else ""
+    if task:
+        overrides["task_file"] = task
+    return [
+        Node(
+            package="equigate",
+            executable="detector_node",
+            name="detector_node",
+            namespace=namespace,
+            output="screen",
+            parameters=[f"{share}/config/detector_{robot}.yaml", overrides],
+        )
+    ]
 
 
 def generate_launch_description():
@@ -77,6 +93,10 @@ def generate_launch_description():
                 "control_rate_hz", default_value="", description="empty: the task's (25 Hz); <= 500"
             ),
             DeclareLaunchArgument("device", default_value="", description="cpu | cuda"),
+            DeclareLaunchArgument(
+                "detector", default_value="true", choices=["true", "false"],
+                description="also start detector_node (config/detector_<robot>.yaml)",
+            ),
             DeclareLaunchArgument("namespace", default_value=""),
             OpaqueFunction(function=_nodes),
         ]

@@ -9,6 +9,8 @@ period -> the next /joint_states, time on /clock); policy_node reads config/poli
 with mode:=train and use_sim_time. Checkpoints land in run_dir, in the layout of `equigate train`
 (`equigate eval <run_dir>` and policy_node's run mode load it). Training metrics are on
 /diagnostics.
+detector_node (config/detector_<robot>.yaml) watches the same topics and publishes λ and the
+λ map; detector:=false leaves it out.
 """
 
 from launch import LaunchDescription
@@ -67,14 +69,25 @@ def _nodes(context):
 
 
 def _detector(context, share, robot, namespace):
-    """detector_node (the symmetry-breaking detector and the lambda map) goes here once it exists:
-    Node(package="equigate", executable="detector_node", name="detector_node",
-         namespace=namespace, output="screen",
-         parameters=[f"{share}/config/detector_{robot}.yaml", {"use_sim_time": True}]).
-    It only listens (/joint_states, the commands, /goal), so it can join or leave without
-    changing the training."""
-    del context, share, robot, namespace
-    return []
+    """detector_node (learns λ from /joint_states, the commands and /goal; publishes
+    /equigate/lambda and the λ map) beside the policy, unless detector:=false. It only listens, so
+    it can join or leave without changing the policy; see monitor.launch.py for it alone."""
+    if _arg(context, "detector") != "true":
+        return []
+    overrides = {}
+    task = _arg(context, "task") if "task" in context.launch_configurations else ""
+    if task:
+        overrides["task_file"] = task
+    return [
+        Node(
+            package="equigate",
+            executable="detector_node",
+            name="detector_node",
+            namespace=namespace,
+            output="screen",
+            parameters=[f"{share}/config/detector_{robot}.yaml", overrides],
+        )
+    ]
 
 
 def generate_launch_description():
@@ -95,6 +108,10 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument("resume", default_value="false", choices=["true", "false"]),
             DeclareLaunchArgument("device", default_value="", description="cpu | cuda"),
+            DeclareLaunchArgument(
+                "detector", default_value="true", choices=["true", "false"],
+                description="also start detector_node (config/detector_<robot>.yaml)",
+            ),
             DeclareLaunchArgument("namespace", default_value=""),
             OpaqueFunction(function=_nodes),
         ]
