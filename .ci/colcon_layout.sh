@@ -16,8 +16,17 @@ prefix="$ws/install/equigate"
 missing=0
 for path in \
   lib/equigate/sim_node \
+  lib/equigate/policy_node \
+  lib/equigate/detector_node \
+  lib/equigate/equigate \
   share/equigate/package.xml \
   share/equigate/launch/sim.launch.py \
+  share/equigate/launch/train.launch.py \
+  share/equigate/launch/robot.launch.py \
+  share/equigate/launch/monitor.launch.py \
+  share/equigate/config/detector_ur5e.yaml \
+  share/equigate/config/policy_ur5e.yaml \
+  share/equigate/config/train/ur5e_reach_obstacles.yaml \
   share/equigate/config/ur5e.yaml \
   share/equigate/config/fetch.yaml \
   share/equigate/config/tasks/ur5e_reach_obstacles.yaml \
