@@ -9,6 +9,7 @@ pub mod detect;
 pub mod lambda_map;
 pub mod logging;
 pub mod metrics;
+pub mod nodes;
 pub mod monitor;
 pub mod observe;
 pub mod online;

@@ -91,6 +91,40 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
     },
+    /// The main job: sim_node (lockstep), policy_node (train) and detector_node as three
+    /// processes of this executable talking over localhost DDS; leaves the checkpoint,
+    /// learning_curve.png, lambda_map.png and depth.png in --out.
+    Graph {
+        /// The arm.
+        #[arg(long, value_enum, default_value_t = Robot::Ur5e)]
+        robot: Robot,
+        /// The learner (default: the policy config's train file's, PE-SAC).
+        #[arg(long, value_enum)]
+        agent: Option<AgentKind>,
+        /// Environment steps to train for.
+        #[arg(long, default_value_t = 20_000)]
+        steps: usize,
+        /// Task file for all three nodes (default: config/tasks/ur5e_reach_obstacles.yaml for
+        /// the UR5e, config/tasks/fetch_reach.yaml for the Fetch).
+        #[arg(long)]
+        task: Option<String>,
+        /// Run directory.
+        #[arg(long, default_value = "runs/graph")]
+        out: PathBuf,
+        /// Leave the detector out.
+        #[arg(long)]
+        no_detector: bool,
+    },
+    /// Run one node (`sim`, `policy`, `detector`) with its `--ros-args`, as its own executable
+    /// would (what `graph` starts).
+    #[command(hide = true)]
+    Node {
+        /// sim | policy | detector.
+        name: String,
+        /// `--ros-args ...`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Draw the learning curves of several runs into one PNG; runs of the same agent are pooled
     /// (mean line, min–max band).
     Plot {
@@ -101,6 +135,172 @@ enum Command {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
     },
+}
+
+/// The arms `graph` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Robot {
+    /// Universal Robots UR5e.
+    Ur5e,
+    /// Fetch.
+    Fetch,
+}
+
+impl Robot {
+    fn name(self) -> &'static str {
+        match self {
+            Robot::Ur5e => "ur5e",
+            Robot::Fetch => "fetch",
+        }
+    }
+}
+
+/// `equigate graph`: the three nodes as child processes of this executable.
+mod graph {
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    use anyhow::{bail, Context as _};
+    use equigate::agent::AgentKind;
+
+    use super::Robot;
+
+    pub struct GraphOptions {
+        pub robot: Robot,
+        pub agent: Option<AgentKind>,
+        pub steps: usize,
+        pub task: Option<String>,
+        pub out: PathBuf,
+        pub detector: bool,
+    }
+
+    /// A child node, stopped with SIGINT (as `ros2 launch` does) when dropped.
+    struct NodeProcess {
+        name: &'static str,
+        child: Child,
+    }
+
+    impl NodeProcess {
+        fn start(name: &'static str, ros_args: Vec<String>) -> anyhow::Result<Self> {
+            let exe = std::env::current_exe().context("finding the equigate executable")?;
+            let child = Command::new(exe)
+                .arg("node")
+                .arg(name)
+                .args(ros_args)
+                .stdin(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting the {name} node"))?;
+            Ok(Self { name, child })
+        }
+
+        fn interrupt(&mut self) {
+            let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        }
+    }
+
+    impl Drop for NodeProcess {
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                self.interrupt();
+                for _ in 0..100 {
+                    if let Ok(Some(_)) = self.child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                tracing::warn!("{} node did not stop on SIGINT within 5 s; killing it", self.name);
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+
+    fn params(file: &str, overrides: &[(&str, String)]) -> Vec<String> {
+        let share = equigate::resources::share_dir();
+        let mut args = vec!["--ros-args".into(), "--params-file".into()];
+        args.push(share.join("config").join(file).display().to_string());
+        for (k, v) in overrides {
+            args.push("-p".into());
+            args.push(format!("{k}:={v}"));
+        }
+        args
+    }
+
+    pub fn run(o: &GraphOptions) -> anyhow::Result<()> {
+        let robot = o.robot.name();
+        let task = o.task.clone().unwrap_or_else(|| match o.robot {
+            Robot::Ur5e => "config/tasks/ur5e_reach_obstacles.yaml".into(),
+            Robot::Fetch => "config/tasks/fetch_reach.yaml".into(),
+        });
+        let task = equigate::resources::resolve(&task);
+        if !task.is_file() {
+            bail!("task file {} not found", task.display());
+        }
+        let task = std::fs::canonicalize(&task)?.display().to_string();
+        if o.out.join(equigate::train::files::METRICS).exists() {
+            bail!("{} already holds a run; choose another --out", o.out.display());
+        }
+        std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
+        let out = std::fs::canonicalize(&o.out)?.display().to_string();
+        tracing::info!("sim_node (lockstep), policy_node (train) and detector_node on {robot}, task {task}, into {out}");
+        let _sim = NodeProcess::start(
+            "sim",
+            params(
+                &format!("{robot}.yaml"),
+                &[("mode", "lockstep".into()), ("task_file", task.clone())],
+            ),
+        )?;
+        let _detector = if o.detector {
+            Some(NodeProcess::start(
+                "detector",
+                params(
+                    &format!("detector_{robot}.yaml"),
+                    &[("task_file", task.clone()), ("output_dir", out.clone())],
+                ),
+            )?)
+        } else {
+            None
+        };
+        let mut policy_overrides = vec![
+            ("mode", "train".to_owned()),
+            ("use_sim_time", "true".into()),
+            ("lockstep", "true".into()),
+            ("run_dir", out.clone()),
+            ("task_file", task.clone()),
+            ("total_steps", o.steps.to_string()),
+        ];
+        if let Some(agent) = o.agent {
+            policy_overrides.push(("agent", agent.name().into()));
+        }
+        let mut policy = NodeProcess::start(
+            "policy",
+            params(&format!("policy_{robot}.yaml"), &policy_overrides),
+        )?;
+        // Ctrl-C reaches the whole process group: the children stop by themselves, the policy
+        // with a final checkpoint; this process only waits for it.
+        let stop = equigate::logging::stop_flag().context("installing the SIGINT handler")?;
+        let status = loop {
+            if let Some(status) = policy.child.try_wait()? {
+                break status;
+            }
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break policy.child.wait()?;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        drop(_detector); // SIGINT: the detector writes its final λ map and depth PNGs
+        if !status.success() {
+            bail!("policy_node exited with {status}");
+        }
+        super::train::write_learning_curve(std::path::Path::new(&out))?;
+        println!("run directory {out}:");
+        for f in ["checkpoint", "metrics.csv", "learning_curve.png", "lambda_map.png", "depth.png"]
+        {
+            let p = std::path::Path::new(&out).join(f);
+            println!("  {} {}", if p.exists() { "ok     " } else { "missing" }, p.display());
+        }
+        Ok(())
+    }
 }
 
 /// The burn backend.
@@ -172,6 +372,25 @@ fn main() -> anyhow::Result<()> {
                 out.display()
             );
             Ok(())
+        }
+        Command::Graph { robot, agent, steps, task, out, no_detector } => {
+            graph::run(&graph::GraphOptions {
+                robot,
+                agent,
+                steps,
+                task,
+                out,
+                detector: !no_detector,
+            })
+        }
+        Command::Node { name, args } => {
+            let args = equigate_ros::RosArgs::parse(std::iter::once(name.clone()).chain(args))?;
+            match name.as_str() {
+                "sim" => equigate::nodes::sim::run(args),
+                "policy" => equigate::nodes::policy::run(args),
+                "detector" => equigate::nodes::detector::run(args),
+                other => bail!("no node `{other}`: sim, policy or detector"),
+            }
         }
         Command::Plot { out, runs } => {
             let curves = runs

@@ -20,9 +20,10 @@ use equigate_robot::task::{action_layout, State};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::TaskSymmetry;
-use crate::lambda_map::LambdaMap;
+use crate::lambda_map::{depth_rgb, lambda_rgb, LambdaMap};
 use crate::observe::ObservationModel;
 use crate::train::{EnvSpec, Scaling, TrainConfig};
+use equigate_ros::msg::Image;
 
 /// The detector node's ROS parameters (`detector_node: ros__parameters:` in
 /// config/detector_<robot>.yaml); unknown parameters are errors naming the file.
@@ -60,6 +61,11 @@ pub struct DetectorNodeConfig {
     pub map_capacity: usize,
     /// Map publishing rate, Hz (default: `2`).
     pub map_rate_hz: f64,
+    /// sensor_msgs/Image depth topic saved beside the map (default: `camera/depth/image_raw`).
+    pub depth_topic: String,
+    /// Directory where `lambda_map.png` and `depth.png` (the latest depth image, same grid) are
+    /// written every 10 s and at shutdown; empty (default): none.
+    pub output_dir: String,
     /// A PE-SAC (or detector) checkpoint directory to take the gate from instead of learning
     /// one; empty (default): learn online.
     pub gate_checkpoint: String,
@@ -86,6 +92,8 @@ impl Default for DetectorNodeConfig {
             camera_frame: DEFAULT_OPTICAL_FRAME_ID.into(),
             map_capacity: 5000,
             map_rate_hz: 2.0,
+            depth_topic: "camera/depth/image_raw".into(),
+            output_dir: String::new(),
             gate_checkpoint: String::new(),
             learning_starts: 1000,
             buffer_size: 100_000,
@@ -288,6 +296,29 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         Ok(lambda)
     }
 
+    /// Writes `lambda_map.png` and, given the latest depth image (32FC1, the map's grid),
+    /// `depth.png` into `dir` (created if missing).
+    ///
+    /// # Errors
+    /// I/O errors; a depth image of another size or encoding is skipped with an error.
+    pub fn write_pngs(&self, dir: &std::path::Path, depth: Option<&Image>) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let w = self.map.width();
+        let values = self.map.values();
+        crate::lambda_map::write_png(&dir.join("lambda_map.png"), w, |i| lambda_rgb(values[i]), 8)?;
+        let Some(image) = depth else { return Ok(()) };
+        let depths = depth_values(image, w)?;
+        let finite = || depths.iter().copied().filter(|d| d.is_finite());
+        let (near, far) =
+            (finite().fold(f32::INFINITY, f32::min), finite().fold(0.0_f32, f32::max));
+        crate::lambda_map::write_png(
+            &dir.join("depth.png"),
+            w,
+            |i| depth_rgb(depths[i], near, far),
+            8,
+        )
+    }
+
     /// Does owed updates until `budget` has passed (at least one if any is owed); returns how
     /// many it did.
     ///
@@ -309,6 +340,40 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
     pub fn updates(&self) -> u64 {
         self.detector.updates()
     }
+}
+
+/// The values of a 32FC1 little-endian depth image of `width`×`width` pixels.
+///
+/// # Errors
+/// Another encoding, size or byte order.
+pub fn depth_values(image: &Image, width: usize) -> anyhow::Result<Vec<f32>> {
+    let w = width as u32;
+    if image.encoding != "32FC1" || image.width != w || image.height != w || image.is_bigendian != 0
+    {
+        bail!(
+            "depth image {}x{} {} (big endian: {}) does not match the map's {width}x{width} 32FC1",
+            image.width,
+            image.height,
+            image.encoding,
+            image.is_bigendian
+        );
+    }
+    let row = image.step as usize;
+    if row < 4 * width || image.data.len() < row * width {
+        bail!("depth image data is {} bytes, step {}", image.data.len(), image.step);
+    }
+    Ok((0..width)
+        .flat_map(|v| (0..width).map(move |u| (v, u)))
+        .map(|(v, u)| {
+            let i = v * row + 4 * u;
+            f32::from_le_bytes([
+                image.data[i],
+                image.data[i + 1],
+                image.data[i + 2],
+                image.data[i + 3],
+            ])
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -361,6 +426,24 @@ mod tests {
         assert_eq!(det.update(std::time::Duration::from_millis(1)).unwrap(), 0);
         assert!(det.last_metrics.is_none());
         assert_eq!(det.transitions, 3);
+        let dir = std::env::temp_dir().join(format!("equigate-monitor-{}", std::process::id()));
+        let w = det.map().width() as u32;
+        let depth: Vec<u8> =
+            (0..w * w).flat_map(|i| (1.0 + i as f32 * 1e-4).to_le_bytes()).collect();
+        let image = Image {
+            header: Default::default(),
+            height: w,
+            width: w,
+            encoding: "32FC1".into(),
+            is_bigendian: 0,
+            step: 4 * w,
+            data: depth,
+        };
+        det.write_pngs(&dir, Some(&image)).unwrap();
+        assert!(dir.join("lambda_map.png").is_file() && dir.join("depth.png").is_file());
+        let small = Image { width: 2, height: 2, step: 8, data: vec![0; 16], ..image };
+        assert!(det.write_pngs(&dir, Some(&small)).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(det.map().len(), 3);
     }
 }

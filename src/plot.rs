@@ -24,16 +24,22 @@ pub struct RunCurves {
 }
 
 impl RunCurves {
-    /// The evaluation columns of a run's metrics rows (rows without an evaluation are skipped).
+    /// The evaluation columns of a run's metrics rows (rows without an evaluation are skipped);
+    /// for a run without evaluations (policy_node's train mode), the training episodes' return
+    /// and success, with " (training episodes)" added to the label.
     pub fn from_rows(label: &str, rows: &[MetricsRow]) -> Self {
-        let points = |f: fn(&MetricsRow) -> Option<f64>| {
+        let points = |f: fn(&MetricsRow) -> Option<f64>| -> Vec<(f64, f64)> {
             rows.iter().filter_map(|r| f(r).map(|v| (r.env_steps as f64, v))).collect()
         };
-        Self {
-            label: label.to_owned(),
-            success: points(|r| r.eval_success),
-            returns: points(|r| r.eval_return),
+        let returns = points(|r| r.eval_return);
+        if returns.is_empty() {
+            return Self {
+                label: format!("{label} (training episodes)"),
+                success: points(|r| r.train_success),
+                returns: points(|r| r.train_return),
+            };
         }
+        Self { label: label.to_owned(), success: points(|r| r.eval_success), returns }
     }
 }
 
@@ -111,8 +117,8 @@ pub fn learning_curves(runs: &[RunCurves], out: &Path) -> anyhow::Result<()> {
         root.fill(&WHITE)?;
         let (top, bottom) = root.split_vertically(400);
         let panels = [
-            (top, "evaluation success rate", 0.0..1.05, 1usize),
-            (bottom, "evaluation return", (r_min - pad)..(r_max + pad), 2usize),
+            (top, "success rate", 0.0..1.05, 1usize),
+            (bottom, "return", (r_min - pad)..(r_max + pad), 2usize),
         ];
         for (area, title, y_range, which) in panels {
             let mut chart = ChartBuilder::on(&area)

@@ -104,6 +104,12 @@ fn every_detector_node_parameter_file_builds_its_detector() {
         sim.merge_file(&path.with_file_name(format!("{robot}.yaml"))).unwrap();
         let sim: SimNodeConfig = sim.deserialize().unwrap();
         assert_eq!(train.task.as_deref(), Some(sim.task_file.as_str()), "{}", path.display());
+        assert_eq!(
+            config.camera,
+            sim.camera,
+            "{}: the map must overlay the depth image",
+            path.display()
+        );
         OnlineDetector::<Autodiff<Flex>>::new(&config, &Default::default())
             .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     }
