@@ -46,7 +46,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use equigate_symmetry::Representation;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -306,7 +306,7 @@ pub fn bce_with_logits<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 2>) -
     (softplus - logits * labels).mean()
 }
 
-/// A hard gate over a batch: λ ∈ {0, 1} per row and how many rows are 1.
+/// A hard gate over a batch: λ ∈ {0, 1} per row, and which rows take which branch.
 #[derive(Debug, Clone)]
 pub struct HardGate<B: Backend> {
     /// λ, `[batch, 1]`, 0.0 or 1.0.
@@ -315,6 +315,8 @@ pub struct HardGate<B: Backend> {
     pub ones: usize,
     /// Rows.
     pub rows: usize,
+    /// Row indices with λ = 0, then those with λ = 1 (each ascending).
+    order: Vec<usize>,
 }
 
 impl<B: Backend> HardGate<B> {
@@ -322,13 +324,17 @@ impl<B: Backend> HardGate<B> {
     pub fn from_probability(p: Tensor<B, 2>, threshold: f64) -> Self {
         let rows = p.dims()[0];
         let lambda = p.greater_elem(threshold).float();
-        let ones = lambda.clone().sum().into_scalar().elem::<f32>().round() as usize;
-        Self { lambda, ones, rows }
+        let values =
+            lambda.clone().into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+        let mut order: Vec<usize> = (0..rows).filter(|&r| values[r] < 0.5).collect();
+        let zeros = order.len();
+        order.extend((0..rows).filter(|&r| values[r] >= 0.5));
+        Self { lambda, ones: rows - zeros, rows, order }
     }
 
     /// λ ≡ 0 (`rows` rows): the equivariant branch everywhere.
     pub fn zeros(rows: usize, device: &B::Device) -> Self {
-        Self { lambda: Tensor::zeros([rows, 1], device), ones: 0, rows }
+        Self { lambda: Tensor::zeros([rows, 1], device), ones: 0, rows, order: (0..rows).collect() }
     }
 
     /// Whether some row uses the equivariant branch (λ = 0).
@@ -346,22 +352,42 @@ impl<B: Backend> HardGate<B> {
         self.ones as f32 / self.rows.max(1) as f32
     }
 
-    /// (1 − λ)·x_E + λ·x_N per row, evaluating only the branches some row uses.
+    /// (1 − λ)·x_E + λ·x_N per row, each branch evaluated only on its own rows: `x_e` gets the
+    /// rows of `inputs` with λ = 0, `x_n` those with λ = 1, and the results are put back in row
+    /// order (a gather, so gradients flow to each branch from its rows only). A branch no row
+    /// uses is not called.
     ///
     /// # Shapes
-    /// `x_e(), x_n(): [batch, d]` -> `[batch, d]`.
+    /// `inputs: [batch, *]` each; `x_e(rows), x_n(rows): [rows, d]` -> `[batch, d]`.
     pub fn mix(
         &self,
-        x_e: impl FnOnce() -> Tensor<B, 2>,
-        x_n: impl FnOnce() -> Tensor<B, 2>,
+        inputs: &[Tensor<B, 2>],
+        x_e: impl FnOnce(&[Tensor<B, 2>]) -> Tensor<B, 2>,
+        x_n: impl FnOnce(&[Tensor<B, 2>]) -> Tensor<B, 2>,
     ) -> Tensor<B, 2> {
         match (self.uses_e(), self.uses_n()) {
-            (true, false) => x_e(),
-            (false, true) => x_n(),
+            (true, false) => x_e(inputs),
+            (false, true) => x_n(inputs),
             _ => {
-                let (e, n) = (x_e(), x_n());
-                let lambda = self.lambda.clone().repeat_dim(1, e.dims()[1]); // [batch, d]
-                e * lambda.clone().neg().add_scalar(1.0) + n * lambda
+                let device = self.lambda.device();
+                let index = |rows: &[usize]| {
+                    let rows: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+                    let n = rows.len();
+                    Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device)
+                };
+                let zeros = self.rows - self.ones;
+                let pick = |rows: &[usize]| -> Vec<Tensor<B, 2>> {
+                    let idx = index(rows);
+                    inputs.iter().map(|x| x.clone().select(0, idx.clone())).collect()
+                };
+                let e = x_e(&pick(&self.order[..zeros]));
+                let n = x_n(&pick(&self.order[zeros..]));
+                // Row r of the result is row position[r] of [e; n].
+                let mut position = vec![0usize; self.rows];
+                for (k, &r) in self.order.iter().enumerate() {
+                    position[r] = k;
+                }
+                Tensor::cat(vec![e, n], 0).select(0, index(&position))
             }
         }
     }
@@ -372,6 +398,7 @@ impl<B: Backend> HardGate<B> {
             lambda: Tensor::from_inner(self.lambda.clone()),
             ones: self.ones,
             rows: self.rows,
+            order: self.order.clone(),
         }
     }
 }
@@ -629,8 +656,9 @@ impl<B: AutodiffBackend> PeSac<B> {
         let lambda_next = self.action_gate(next_obs.clone(), next_actions.clone());
         let q_next_target = lambda_next
             .mix(
-                || self.q_e_target.forward(next_obs.clone(), next_actions.clone()),
-                || self.q_n_target.forward(next_obs.clone(), next_actions.clone()),
+                &[next_obs.clone(), next_actions.clone()],
+                |x| self.q_e_target.forward(x[0].clone(), x[1].clone()),
+                |x| self.q_n_target.forward(x[0].clone(), x[1].clone()),
             )
             .min_dim(1); // [batch, 1]
         let min_q_next = q_next_target - next_log_pi.mul_scalar(alpha);
@@ -642,8 +670,9 @@ impl<B: AutodiffBackend> PeSac<B> {
         let lambda = self.action_gate(batch.obs.clone().inner(), batch.actions.clone().inner());
         let (obs, actions) = (batch.obs.clone(), batch.actions.clone());
         let q = lambda.lift::<B>().mix(
-            || self.q_e.forward(obs.clone(), actions.clone()),
-            || self.q_n.forward(obs.clone(), actions.clone()),
+            &[obs, actions],
+            |x| self.q_e.forward(x[0].clone(), x[1].clone()),
+            |x| self.q_n.forward(x[0].clone(), x[1].clone()),
         ); // [batch, 2]
         let q_loss = (q.clone() - y).square().sum_dim(1).mean();
         let mut grads = q_loss.backward();
@@ -678,13 +707,14 @@ impl<B: AutodiffBackend> PeSac<B> {
         let rows = lambda_zeta.rows;
         let act_dim = self.config.sac.act_dim;
         let eps = Tensor::<B, 2>::from_inner(self.noise([rows, act_dim]));
-        let sample = |(mean, log_std)| {
+        let sample = |(mean, log_std), eps: &Tensor<B, 2>| {
             let (a, log_pi) = tanh_gaussian(mean, log_std, eps.clone());
-            Tensor::cat(vec![a, log_pi], 1) // [batch, act_dim + 1]
+            Tensor::cat(vec![a, log_pi], 1) // [rows, act_dim + 1]
         };
         let a_and_log_pi = lambda_zeta.lift::<B>().mix(
-            || sample(self.pi_e.forward(obs.clone())),
-            || sample(self.pi_n.forward(obs.clone())),
+            &[obs.clone(), eps],
+            |x| sample(self.pi_e.forward(x[0].clone()), &x[1]),
+            |x| sample(self.pi_n.forward(x[0].clone()), &x[1]),
         );
         let pi = a_and_log_pi.clone().narrow(1, 0, act_dim); // ã, [batch, act_dim]
         let log_pi = a_and_log_pi.narrow(1, act_dim, 1); // [batch, 1]
@@ -693,8 +723,9 @@ impl<B: AutodiffBackend> PeSac<B> {
         let q_pi = lambda_tilde
             .lift::<B>()
             .mix(
-                || self.q_e.clone().no_grad().forward(obs.clone(), pi.clone()),
-                || self.q_n.clone().no_grad().forward(obs.clone(), pi.clone()),
+                &[obs.clone(), pi.clone()],
+                |x| self.q_e.clone().no_grad().forward(x[0].clone(), x[1].clone()),
+                |x| self.q_n.clone().no_grad().forward(x[0].clone(), x[1].clone()),
             )
             .min_dim(1); // [batch, 1]
         let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
@@ -873,13 +904,14 @@ impl<B: AutodiffBackend> PeSac<B> {
         let lambda_zeta = self.state_gate(obs.clone());
         let act_dim = self.config.sac.act_dim;
         let eps = self.noise([lambda_zeta.rows, act_dim]);
-        let sample = |(mean, log_std)| {
+        let sample = |(mean, log_std), eps: &Tensor<B::InnerBackend, 2>| {
             let (a, log_pi) = tanh_gaussian(mean, log_std, eps.clone());
-            Tensor::cat(vec![a, log_pi], 1) // [batch, act_dim + 1]
+            Tensor::cat(vec![a, log_pi], 1) // [rows, act_dim + 1]
         };
         let a_and_log_pi = lambda_zeta.mix(
-            || sample(self.pi_e.valid().forward(obs.clone())),
-            || sample(self.pi_n.valid().forward(obs.clone())),
+            &[obs, eps],
+            |x| sample(self.pi_e.valid().forward(x[0].clone()), &x[1]),
+            |x| sample(self.pi_n.valid().forward(x[0].clone()), &x[1]),
         );
         (a_and_log_pi.clone().narrow(1, 0, act_dim), a_and_log_pi.narrow(1, act_dim, 1))
     }
@@ -1025,11 +1057,13 @@ fn gated_policy<Bk: Backend>(
     obs: Tensor<Bk, 2>,
 ) -> Tensor<Bk, 2> {
     let cat = |(mean, log_std)| Tensor::cat(vec![mean, log_std], 1);
-    lambda_zeta.mix(|| cat(pi_e.forward(obs.clone())), || cat(pi_n.forward(obs.clone())))
+    lambda_zeta.mix(
+        &[obs],
+        |x| cat(pi_e.forward(x[0].clone())),
+        |x| cat(pi_n.forward(x[0].clone())),
+    )
 }
 
-/// One Adam step of `module` with learning rate `lr`, after global-norm clipping when
-/// `max_norm` is set.
 /// One step of both predictors (PE-SAC step 1, shared with [`crate::detector::Detector`]).
 pub(crate) struct PredictorStep {
     /// c_r.
@@ -1092,6 +1126,8 @@ pub(crate) fn disagreement<B: Backend>(
     state + reward
 }
 
+/// One Adam step of `module` with learning rate `lr`, after global-norm clipping when
+/// `max_norm` is set.
 pub(crate) fn adam_step<B: AutodiffBackend, M: AutodiffModule<B>>(
     optimizer: &mut OptimizerAdaptor<Adam, M, B>,
     lr: f64,
@@ -1262,6 +1298,35 @@ mod tests {
         assert!(step.q_loss.is_finite());
         assert!(params(&agent.q_e) == q_e, "λ = 1 everywhere: Q_E gets no critic gradient");
         assert!(params(&agent.q_n) != q_n, "Q_N must train where λ = 1");
+    }
+
+    /// Each branch sees only its rows, and the result is back in row order.
+    #[test]
+    fn mix_evaluates_each_branch_on_its_own_rows() {
+        use std::cell::Cell;
+        let device = Default::default();
+        let p = vec![0.9f32, 0.1, 0.7, 0.2, 0.3];
+        let p = Tensor::<Flex, 2>::from_data(TensorData::new(p, [5, 1]), &device);
+        let gate = HardGate::from_probability(p, 0.5);
+        assert_eq!((gate.ones, gate.rows), (2, 5));
+        let x: Vec<f32> = (0..10).map(|v| v as f32).collect();
+        let x = Tensor::<Flex, 2>::from_data(TensorData::new(x, [5, 2]), &device);
+        let (rows_e, rows_n) = (Cell::new(0), Cell::new(0));
+        let out = gate.mix(
+            &[x],
+            |r| {
+                rows_e.set(r[0].dims()[0]);
+                r[0].clone().mul_scalar(-1.0)
+            },
+            |r| {
+                rows_n.set(r[0].dims()[0]);
+                r[0].clone().mul_scalar(10.0)
+            },
+        );
+        assert_eq!((rows_e.get(), rows_n.get()), (3, 2));
+        let got = out.into_data().to_vec::<f32>().unwrap();
+        let want = [0.0, 10.0, -2.0, -3.0, 40.0, 50.0, -6.0, -7.0, -8.0, -9.0];
+        assert_eq!(got, want);
     }
 
     #[test]
