@@ -86,6 +86,13 @@ pub struct PolicyNodeConfig {
     /// Command rate, Hz; 0 (default): one command per task control period (25 Hz for the
     /// shipped tasks). Run mode supports up to 500 Hz (the simulator's tick).
     pub control_rate_hz: f64,
+    /// Run mode: compute and publish a command as soon as a joint state arrives (the command
+    /// rate then follows the `joint_states` rate; the safety ramps still use `control_rate_hz`'s
+    /// period), and from the timer only after a control period without a command, so that a
+    /// stalled stream still gets zero velocity (default: `false`: one command per control period
+    /// from the latest state, a fixed rate that does not depend on the publisher; a state then
+    /// waits up to one period before it shapes a command).
+    pub act_on_state: bool,
     /// `cpu` (default) or `cuda`.
     pub device: DeviceKind,
     /// The safety layer: state age limit (`safety.max_state_age_s`, default 0.1 s: the stale
@@ -126,6 +133,7 @@ impl Default for PolicyNodeConfig {
             clock_topic: "/clock".into(),
             joint_names: Vec::new(),
             control_rate_hz: 0.0,
+            act_on_state: false,
             device: DeviceKind::Cpu,
             safety: SafetyConfig::default(),
             use_sim_time: false,

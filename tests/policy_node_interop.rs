@@ -178,7 +178,8 @@ fn train_mode_against_the_lockstep_simulator_improves_the_return() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The distances in "... end effector 0.412 m from the goal ..." log lines of `node`.
+/// The distances in "... end effector 0.412 m from the goal ..." log lines of `node` (its log
+/// target, e.g. `nodes::sim:`).
 fn distances(log: &str, node: &str) -> Vec<f64> {
     log.lines()
         .filter(|l| l.contains(node))
@@ -209,8 +210,8 @@ fn run_mode_drives_the_arm_towards_the_goal() {
         let out = in_netns(script, &[("RUN", &run_dir), ("SEED", &seed_s)]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "seed {seed} ({}):\n{stdout}\n{stderr}", out.status);
-        let sim = distances(&stderr, "sim_node:");
-        let policy = distances(&stderr, "policy_node:");
+        let sim = distances(&stderr, "nodes::sim:");
+        let policy = distances(&stderr, "nodes::policy:");
         println!("run mode, seed {seed}: sim_node's distance every 5 s {sim:?} m, policy_node's every 1 s {policy:?} m");
         assert!(sim.len() >= 2 && !policy.is_empty(), "{stderr}");
         let closest = policy.iter().copied().fold(f64::INFINITY, f64::min);
@@ -248,5 +249,34 @@ fn bad_joint_states_from_a_cyclone_peer_give_zero_velocity_and_no_crash() {
     assert!(stdout.contains("all policy_node bad-input checks passed"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
     assert!(stderr.contains("sending zero velocity"), "throttled warnings logged:\n{stderr}");
+    let _ = std::fs::remove_dir_all(run_dir.parent().unwrap());
+}
+
+/// (4) `act_on_state`: a Cyclone DDS peer (benches/latency_peer.py, 2 s at 500 Hz) gets a
+/// command for most joint states, each matched to its state, and zero velocity from the timer
+/// once the stream stalls; the node exits cleanly. The latency itself is a benchmark
+/// (benches/policy_latency.sh), not checked here.
+#[test]
+fn act_on_state_commands_each_joint_state_and_zero_on_a_stalled_stream() {
+    if skip() {
+        return;
+    }
+    assert!(has_cyclone(), "the latency peer needs PyPI cyclonedds (or EQUIGATE_SKIP_INTEROP=1)");
+    let mut config = small_train_config(300, 200, 16);
+    config.learner.batch_size = 32;
+    let run_dir = trained_run("act_on_state", &config);
+    let script = r#"python3 benches/latency_peer.py "$POLICY" "$RUN" 2 -p act_on_state:=true"#;
+    let out = in_netns(script, &[("RUN", &run_dir)]);
+    let (stdout, stderr) = text(&out);
+    println!("{stdout}");
+    assert!(out.status.success(), "latency_peer.py failed ({}):\n{stdout}\n{stderr}", out.status);
+    let result: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("no RESULT line:\n{stdout}"));
+    let (samples, sent) = (result["samples"].as_u64(), result["states_sent"].as_u64());
+    assert!(matches!((samples, sent), (Some(s), Some(n)) if 2 * s >= n), "{result}");
+    assert_eq!(result["stalled_stream_all_zero"], serde_json::Value::Bool(true), "{result}");
     let _ = std::fs::remove_dir_all(run_dir.parent().unwrap());
 }

@@ -16,14 +16,13 @@
 //! `joint_names` order) and `/diagnostics`; train mode calls the simulator's `~/reset`
 //! (std_srvs/Trigger) between episodes. Every command passes the safety layer
 //! ([`crate::safety::SafetyGuard`]): stale, NaN/Inf, incomplete or malformed joint states give
-//! zero velocity and a throttled warning. The loops live in [`crate::policy_loop`].
+//! zero velocity and a throttled warning. Run mode commands at `control_rate_hz`, or with
+//! `act_on_state` as soon as a joint state arrives (the timer then only fills gaps, so a stalled
+//! stream still gets zero velocity). The loops live in [`crate::policy_loop`].
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
-use burn::backend::{Autodiff, Flex};
-use burn::tensor::backend::AutodiffBackend;
 use crate::observe::ObservationModel;
 use crate::online::{self, OnlineLearner};
 use crate::policy::{self, DeviceKind, PolicyMode, PolicyNodeConfig};
@@ -31,6 +30,9 @@ use crate::policy_loop::{Inputs, RunPolicy, TrainLoop, Turn};
 use crate::safety::SafetyGuard;
 use crate::sim_server::Every;
 use crate::train::EnvSpec;
+use anyhow::{bail, Context as _, Result};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
 use equigate_ros::msg::{
     Clock, DiagnosticArray, EmptyStruct, Float64MultiArray, JointState, PointStamped, Time,
     TriggerSrv,
@@ -39,9 +41,12 @@ use equigate_ros::ros2_client::{Publisher, Subscription};
 use equigate_ros::{qos_reliable, Params, Ros, RosArgs};
 
 type Cpu = Autodiff<Flex>;
+
+/// With `act_on_state`, how often run mode looks for new joint states (the sleep between polls;
+/// Linux adds ~50 µs to each).
+const STATE_POLL: Duration = Duration::from_micros(50);
 #[cfg(feature = "cuda")]
 type Gpu = Autodiff<burn::backend::Cuda>;
-
 
 /// Runs the node with its ROS arguments until SIGINT/SIGTERM (or, for a training policy node,
 /// the end of training).
@@ -161,21 +166,25 @@ impl Io {
     }
 
     /// Hands everything received to `inputs`. With `use_sim_time` a state counts as received at
-    /// the later of `/clock` and its stamp (the two topics may arrive in either order).
-    fn poll(&mut self, inputs: &mut Inputs) {
+    /// the later of `/clock` and its stamp (the two topics may arrive in either order). Returns
+    /// how many joint states (valid or not) arrived.
+    fn poll(&mut self, inputs: &mut Inputs) -> usize {
         if let Some(clock) = &self.clock {
             while let Ok(Some((c, _))) = clock.take() {
                 self.sim_now = self.sim_now.max(c.clock.as_secs_f64());
             }
         }
+        let mut states = 0;
         while let Ok(Some((msg, _))) = self.states.take() {
             let stamp = msg.header.stamp.as_secs_f64();
             let received = if self.clock.is_some() { self.sim_now.max(stamp) } else { self.now() };
             inputs.on_joint_state(&msg, received);
+            states += 1;
         }
         while let Ok(Some((msg, _))) = self.goals.take() {
             inputs.on_goal(&msg, self.now());
         }
+        states
     }
 
     fn publish_command(&self, cmd: &[f64]) {
@@ -221,18 +230,30 @@ fn spin<B: AutodiffBackend>(
         1.0 / period.as_secs_f64()
     );
     let (mut next, mut reset_ids, mut stopping) = (Instant::now(), Vec::new(), None);
-    let mut distance = None;
+    let (mut distance, mut last_command) = (None, Instant::now());
+    let act_on_state = config.act_on_state && matches!(brain, Brain::Run(_));
+    if act_on_state {
+        tracing::info!("acting on each joint state; the timer fills gaps longer than a period");
+    }
     while !stop.load(Ordering::Relaxed) {
-        io.poll(&mut inputs);
+        let arrived = io.poll(&mut inputs);
         let now = io.now();
         let mut wait = true;
+        let tick = Instant::now() >= next;
         match &mut brain {
             Brain::Run(policy) => {
-                let (desired, d) = policy.desired(&mut inputs, now);
-                distance = d.or(distance);
-                let (cmd, why) = inputs.decide(&desired, now);
-                io.publish_command(&cmd);
-                stopping = why;
+                // Timer mode: one command per tick. act_on_state: one per poll that brought
+                // joint states, and from the timer only after a period without a command (so a
+                // stalled stream still gets zero velocity once the state is stale).
+                let timer = tick && (!act_on_state || last_command.elapsed() >= period);
+                if (act_on_state && arrived > 0) || timer {
+                    let (desired, d) = policy.desired(&mut inputs, now);
+                    distance = d.or(distance);
+                    let (cmd, why) = inputs.decide(&desired, now);
+                    io.publish_command(&cmd);
+                    last_command = Instant::now();
+                    stopping = why;
+                }
             }
             Brain::Train(lp) => {
                 if let Some(client) = &reset {
@@ -294,15 +315,18 @@ fn spin<B: AutodiffBackend>(
         }
         match &brain {
             Brain::Run(_) => {
-                // Command at the control rate: a late tick is made up by the next one; more
-                // than a period behind, the missed ticks are skipped, not burst.
-                next += period;
+                // Ticks at the control rate: a late tick is made up by the next one; more than
+                // a period behind, the missed ticks are skipped, not burst. act_on_state polls
+                // the joint states every STATE_POLL in between.
                 let now_i = Instant::now();
-                match next.checked_duration_since(now_i) {
-                    Some(d) => std::thread::sleep(d),
-                    None if now_i - next > period => next = now_i,
-                    None => {}
+                if tick {
+                    next += period;
+                    if now_i > next + period {
+                        next = now_i;
+                    }
                 }
+                let until = next.saturating_duration_since(now_i);
+                std::thread::sleep(if act_on_state { until.min(STATE_POLL) } else { until });
             }
             Brain::Train(_) if wait => std::thread::sleep(Duration::from_micros(200)),
             Brain::Train(_) => {}
