@@ -7,6 +7,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::UpdateMetrics;
+use crate::train::{EvalResult, RunState};
+
 /// One row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
@@ -44,6 +47,77 @@ pub struct MetricsRow {
     pub pseudo_label_rate: Option<f64>,
     /// Updates per second over this window.
     pub updates_per_s: f64,
+}
+
+/// Statistics gathered between two metrics rows by a training loop.
+#[derive(Debug, Default)]
+pub struct MetricsWindow {
+    /// Returns of the episodes that ended.
+    pub returns: Vec<f64>,
+    /// How many of them reached the goal.
+    pub successes: usize,
+    /// Environment steps.
+    pub steps: usize,
+    /// Steps inside the ground-truth breaking region.
+    pub breaking: usize,
+    /// The evaluation run in this window, if any.
+    pub eval: Option<EvalResult>,
+    updates: usize,
+    q_loss: f64,
+    actor_loss: f64,
+    alpha: f64,
+    entropy: f64,
+    lambda: f64,
+    lambda_n: usize,
+    label_rate: f64,
+}
+
+impl MetricsWindow {
+    /// Adds one update's scalars; PE-SAC's λ and label rate only with `count_lambda` (e.g. after
+    /// the gate warm-up).
+    pub fn add(&mut self, m: &UpdateMetrics, count_lambda: bool) {
+        self.updates += 1;
+        self.q_loss += f64::from(m.q_loss);
+        self.actor_loss += f64::from(m.actor_loss);
+        self.alpha = f64::from(m.alpha);
+        self.entropy += f64::from(m.entropy);
+        if let (Some(l), Some(y), true) = (m.lambda_fraction, m.pseudo_label_rate, count_lambda) {
+            self.lambda += f64::from(l);
+            self.label_rate += f64::from(y);
+            self.lambda_n += 1;
+        }
+    }
+
+    /// The row of this window at `state`.
+    pub fn row(
+        &self,
+        state: &RunState,
+        updates: u64,
+        updates_per_s: f64,
+        wall_s: f64,
+    ) -> MetricsRow {
+        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
+        let episodes = self.returns.len();
+        MetricsRow {
+            env_steps: state.env_steps,
+            updates,
+            episodes: state.episodes,
+            wall_s,
+            train_return: mean(self.returns.iter().sum(), episodes),
+            train_success: mean(self.successes as f64, episodes),
+            breaking_fraction: mean(self.breaking as f64, self.steps),
+            eval_return: self.eval.map(|e| e.mean_return),
+            eval_success: self.eval.map(|e| e.success_rate),
+            eval_lambda_state: self.eval.and_then(|e| e.mean_lambda_state),
+            q_loss: mean(self.q_loss, self.updates),
+            actor_loss: mean(self.actor_loss, self.updates),
+            alpha: (self.updates > 0).then_some(self.alpha),
+            entropy: mean(self.entropy, self.updates),
+            lambda_fraction: mean(self.lambda, self.lambda_n),
+            pseudo_label_rate: mean(self.label_rate, self.lambda_n),
+            updates_per_s,
+        }
+    }
 }
 
 /// Appends rows to a metrics CSV, flushing each one (a killed run keeps its rows).

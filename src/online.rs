@@ -24,18 +24,18 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use burn::tensor::backend::AutodiffBackend;
 use equigate_learn::pesac::PeSacConfig;
 use equigate_learn::replay::{ReplayBuffer, Transition};
 use equigate_learn::sac::ActMode;
 use equigate_robot::task::{action_layout, TaskConfig};
-use equigate_ros::yaml;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{self, Agent, TaskSymmetry, UpdateMetrics};
-use crate::metrics::{MetricsRow, MetricsWriter};
+use crate::metrics::{MetricsWindow, MetricsWriter};
+use crate::run_dir::{next_multiple, read_json, read_yaml};
 use crate::train::{files, EnvSpec, RunState, Scaling, TrainConfig};
 
 /// Episodes kept for the running return and success rate.
@@ -101,7 +101,7 @@ pub struct OnlineLearner<B: AutodiffBackend> {
     update_credit: f64,
     episode_return: f64,
     recent: VecDeque<(f64, bool)>,
-    window: Window,
+    window: MetricsWindow,
     writer: MetricsWriter,
     next_log: usize,
     next_checkpoint: usize,
@@ -127,7 +127,13 @@ impl<B: AutodiffBackend> OnlineLearner<B> {
         device: &B::Device,
     ) -> anyhow::Result<Self> {
         config.validate()?;
-        prepare_run_dir(run_dir, &config, &spec.task, resume)?;
+        crate::run_dir::prepare(
+            run_dir,
+            &config,
+            &spec.task,
+            resume,
+            "set `resume: true` to continue it or choose another `run_dir`",
+        )?;
         let env = spec.env(config.seed)?;
         let scaling = Scaling::new(&env)?;
         let symmetry =
@@ -169,7 +175,7 @@ impl<B: AutodiffBackend> OnlineLearner<B> {
             update_credit: 0.0,
             episode_return: 0.0,
             recent: VecDeque::new(),
-            window: Window::default(),
+            window: MetricsWindow::default(),
             writer,
             started: Instant::now(),
             last_row: (Instant::now(), updates),
@@ -343,7 +349,7 @@ impl<B: AutodiffBackend> OnlineLearner<B> {
         let wall_s = self.wall_before + self.started.elapsed().as_secs_f64();
         let row = self.window.row(&self.state, updates, rate, wall_s);
         self.writer.write(&row)?;
-        self.window = Window::default();
+        self.window = MetricsWindow::default();
         Ok(())
     }
 }
@@ -382,111 +388,6 @@ pub fn load_run<B: AutodiffBackend>(
         .load_checkpoint(&checkpoint)
         .with_context(|| format!("loading {}", checkpoint.display()))?;
     Ok(LoadedRun { config, spec, scaling, agent })
-}
-
-fn prepare_run_dir(
-    run_dir: &Path,
-    config: &TrainConfig,
-    task: &TaskConfig,
-    resume: bool,
-) -> anyhow::Result<()> {
-    if resume {
-        let checkpoint = run_dir.join(files::CHECKPOINT).join(files::RUN_STATE);
-        if !checkpoint.is_file() {
-            bail!("cannot resume: {} does not exist", checkpoint.display());
-        }
-        return Ok(());
-    }
-    if run_dir.join(files::METRICS).exists() {
-        bail!(
-            "{} already holds a run; set `resume: true` to continue it or choose another \
-             `run_dir`",
-            run_dir.display()
-        );
-    }
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
-    let write = |name: &str, text: String| {
-        equigate_learn::checkpoint::write_atomic(&run_dir.join(name), text.as_bytes())
-            .with_context(|| format!("writing {}", run_dir.join(name).display()))
-    };
-    write(files::TRAIN_CONFIG, yaml::to_string(config)?)?;
-    write(files::TASK, yaml::to_string(task)?)?;
-    Ok(())
-}
-
-fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value = yaml::parse(&text).with_context(|| format!("{}: invalid YAML", path.display()))?;
-    yaml::from_value(value)
-        .map_err(|(key, reason)| anyhow::anyhow!("{}: key `{key}`: {reason}", path.display()))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{}: invalid", path.display()))
-}
-
-/// The smallest multiple of `every` strictly above `n`.
-fn next_multiple(n: usize, every: usize) -> usize {
-    (n / every + 1) * every
-}
-
-/// Statistics between two metrics rows (as `equigate train`'s).
-#[derive(Debug, Default)]
-struct Window {
-    returns: Vec<f64>,
-    successes: usize,
-    steps: usize,
-    breaking: usize,
-    updates: usize,
-    q_loss: f64,
-    actor_loss: f64,
-    alpha: f64,
-    entropy: f64,
-    lambda: f64,
-    lambda_n: usize,
-    label_rate: f64,
-}
-
-impl Window {
-    fn add(&mut self, m: &UpdateMetrics, after_warmup: bool) {
-        self.updates += 1;
-        self.q_loss += f64::from(m.q_loss);
-        self.actor_loss += f64::from(m.actor_loss);
-        self.alpha = f64::from(m.alpha);
-        self.entropy += f64::from(m.entropy);
-        if let (Some(l), Some(y), true) = (m.lambda_fraction, m.pseudo_label_rate, after_warmup) {
-            self.lambda += f64::from(l);
-            self.label_rate += f64::from(y);
-            self.lambda_n += 1;
-        }
-    }
-
-    fn row(&self, state: &RunState, updates: u64, updates_per_s: f64, wall_s: f64) -> MetricsRow {
-        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
-        let episodes = self.returns.len();
-        MetricsRow {
-            env_steps: state.env_steps,
-            updates,
-            episodes: state.episodes,
-            wall_s,
-            train_return: mean(self.returns.iter().sum(), episodes),
-            train_success: mean(self.successes as f64, episodes),
-            breaking_fraction: mean(self.breaking as f64, self.steps),
-            eval_return: None,
-            eval_success: None,
-            eval_lambda_state: None,
-            q_loss: mean(self.q_loss, self.updates),
-            actor_loss: mean(self.actor_loss, self.updates),
-            alpha: (self.updates > 0).then_some(self.alpha),
-            entropy: mean(self.entropy, self.updates),
-            lambda_fraction: mean(self.lambda, self.lambda_n),
-            pseudo_label_rate: mean(self.label_rate, self.lambda_n),
-            updates_per_s,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -36,8 +36,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{self, Agent, AgentKind, TaskSymmetry, UpdateMetrics};
-use crate::metrics::{MetricsRow, MetricsWriter};
+use crate::agent::{self, Agent, AgentKind, TaskSymmetry};
+use crate::metrics::{MetricsRow, MetricsWindow, MetricsWriter};
+use crate::run_dir::{next_multiple, read_json, read_yaml};
 
 /// Everything a training run reads: one YAML file (`config/train/*.yaml`); every key optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -508,7 +509,13 @@ pub fn train<B: AutodiffBackend>(
     } else {
         EnvSpec::load(config)?
     };
-    prepare_run_dir(run_dir, config, &spec, options.resume)?;
+    crate::run_dir::prepare(
+        run_dir,
+        config,
+        &spec.task,
+        options.resume,
+        "pass --resume to continue it or choose another --out",
+    )?;
 
     let mut slots = (0..config.num_envs)
         .map(|i| {
@@ -548,7 +555,7 @@ pub fn train<B: AutodiffBackend>(
     let eval_seed = eval_seed(config.seed);
     let random_eval = evaluate_random(&spec, &scaling, config.eval_episodes, eval_seed)?;
 
-    let mut window = Window::default();
+    let mut window = MetricsWindow::default();
     let mut last_eval: Option<EvalResult> = None;
     let (mut lambda_sum, mut lambda_n) = (0.0, 0usize);
     let mut update_credit = 0.0;
@@ -610,7 +617,7 @@ pub fn train<B: AutodiffBackend>(
                         lambda_n += 1;
                     }
                 }
-                window.add(&m);
+                window.add(&m, agent.updates() > learner.gate_warmup_updates);
             }
         }
 
@@ -635,7 +642,7 @@ pub fn train<B: AutodiffBackend>(
                 f(&row);
             }
             let eval_written = window.eval.take().is_some();
-            window = Window::default();
+            window = MetricsWindow::default();
             if eval_written && options.plot {
                 write_learning_curve(run_dir)?;
             }
@@ -711,109 +718,4 @@ fn save_checkpoint<B: AutodiffBackend>(
     let json = serde_json::to_vec_pretty(state)?;
     equigate_learn::checkpoint::write_atomic(&dir.join(files::RUN_STATE), &json)?;
     Ok(())
-}
-
-fn prepare_run_dir(
-    run_dir: &Path,
-    config: &TrainConfig,
-    spec: &EnvSpec,
-    resume: bool,
-) -> anyhow::Result<()> {
-    if resume {
-        let checkpoint = run_dir.join(files::CHECKPOINT).join(files::RUN_STATE);
-        if !checkpoint.is_file() {
-            bail!("cannot resume: {} does not exist", checkpoint.display());
-        }
-        return Ok(());
-    }
-    if run_dir.join(files::METRICS).exists() {
-        bail!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            run_dir.display()
-        );
-    }
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
-    let write = |name: &str, text: String| {
-        equigate_learn::checkpoint::write_atomic(&run_dir.join(name), text.as_bytes())
-            .with_context(|| format!("writing {}", run_dir.join(name).display()))
-    };
-    write(files::TRAIN_CONFIG, yaml::to_string(config)?)?;
-    write(files::TASK, yaml::to_string(&spec.task)?)?;
-    Ok(())
-}
-
-fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value = yaml::parse(&text).with_context(|| format!("{}: invalid YAML", path.display()))?;
-    yaml::from_value(value)
-        .map_err(|(key, reason)| anyhow::anyhow!("{}: key `{key}`: {reason}", path.display()))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{}: invalid", path.display()))
-}
-
-/// The smallest multiple of `every` strictly above `n`.
-fn next_multiple(n: usize, every: usize) -> usize {
-    (n / every + 1) * every
-}
-
-/// Statistics gathered between two metrics rows.
-#[derive(Debug, Default)]
-struct Window {
-    returns: Vec<f64>,
-    successes: usize,
-    steps: usize,
-    breaking: usize,
-    updates: usize,
-    q_loss: f64,
-    actor_loss: f64,
-    alpha: f64,
-    entropy: f64,
-    lambda: f64,
-    lambda_n: usize,
-    label_rate: f64,
-    eval: Option<EvalResult>,
-}
-
-impl Window {
-    fn add(&mut self, m: &UpdateMetrics) {
-        self.updates += 1;
-        self.q_loss += f64::from(m.q_loss);
-        self.actor_loss += f64::from(m.actor_loss);
-        self.alpha = f64::from(m.alpha);
-        self.entropy += f64::from(m.entropy);
-        if let (Some(l), Some(y)) = (m.lambda_fraction, m.pseudo_label_rate) {
-            self.lambda += f64::from(l);
-            self.label_rate += f64::from(y);
-            self.lambda_n += 1;
-        }
-    }
-
-    fn row(&self, state: &RunState, updates: u64, updates_per_s: f64, wall_s: f64) -> MetricsRow {
-        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
-        let episodes = self.returns.len();
-        MetricsRow {
-            env_steps: state.env_steps,
-            updates,
-            episodes: state.episodes,
-            wall_s,
-            train_return: mean(self.returns.iter().sum(), episodes),
-            train_success: mean(self.successes as f64, episodes),
-            breaking_fraction: mean(self.breaking as f64, self.steps),
-            eval_return: self.eval.map(|e| e.mean_return),
-            eval_success: self.eval.map(|e| e.success_rate),
-            eval_lambda_state: self.eval.and_then(|e| e.mean_lambda_state),
-            q_loss: mean(self.q_loss, self.updates),
-            actor_loss: mean(self.actor_loss, self.updates),
-            alpha: (self.updates > 0).then_some(self.alpha),
-            entropy: mean(self.entropy, self.updates),
-            lambda_fraction: mean(self.lambda, self.lambda_n),
-            pseudo_label_rate: mean(self.label_rate, self.lambda_n),
-            updates_per_s,
-        }
-    }
 }
