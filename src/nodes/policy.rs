@@ -42,11 +42,12 @@ use equigate_ros::{qos_reliable, Params, Ros, RosArgs};
 
 type Cpu = Autodiff<Flex>;
 
+#[cfg(feature = "cuda")]
+type Gpu = Autodiff<burn::backend::Cuda>;
+
 /// With `act_on_state`, how often run mode looks for new joint states (the sleep between polls;
 /// Linux adds ~50 µs to each).
 const STATE_POLL: Duration = Duration::from_micros(50);
-#[cfg(feature = "cuda")]
-type Gpu = Autodiff<burn::backend::Cuda>;
 
 /// Runs the node with its ROS arguments until SIGINT/SIGTERM (or, for a training policy node,
 /// the end of training).
