@@ -37,6 +37,7 @@ use equigate_ros::msg::{
     Clock, DiagnosticArray, EmptyStruct, Float64MultiArray, JointState, PointStamped, Time,
     TriggerSrv,
 };
+use equigate_ros::ros2_client::dds::rustdds::mio1;
 use equigate_ros::ros2_client::{Publisher, Subscription};
 use equigate_ros::{qos_reliable, Params, Ros, RosArgs};
 
@@ -45,9 +46,9 @@ type Cpu = Autodiff<Flex>;
 #[cfg(feature = "cuda")]
 type Gpu = Autodiff<burn::backend::Cuda>;
 
-/// With `act_on_state`, how often run mode looks for new joint states (the sleep between polls;
-/// Linux adds ~50 µs to each).
-const STATE_POLL: Duration = Duration::from_micros(50);
+/// With `act_on_state`, the longest wait for a joint state between ticks (the wait wakes on
+/// the subscription's readiness; this bounds the cost of a missed wake-up).
+const STATE_WAIT_MAX: Duration = Duration::from_millis(1);
 
 /// Runs the node with its ROS arguments until SIGINT/SIGTERM (or, for a training policy node,
 /// the end of training).
@@ -233,9 +234,19 @@ fn spin<B: AutodiffBackend>(
     let (mut next, mut reset_ids, mut stopping) = (Instant::now(), Vec::new(), None);
     let (mut distance, mut last_command) = (None, Instant::now());
     let act_on_state = config.act_on_state && matches!(brain, Brain::Run(_));
-    if act_on_state {
-        tracing::info!("acting on each joint state; the timer fills gaps longer than a period");
-    }
+    // act_on_state waits on the joint-state subscription's readiness between ticks.
+    let mut state_wait = match act_on_state {
+        true => {
+            let poll = mio1::Poll::new().context("creating the joint-state wait")?;
+            let token = mio1::Token(0);
+            poll.registry()
+                .register(&mut io.states, token, mio1::Interest::READABLE)
+                .context("registering joint_states for waiting")?;
+            tracing::info!("acting on each joint state; the timer fills gaps longer than a period");
+            Some((poll, mio1::Events::with_capacity(4)))
+        }
+        false => None,
+    };
     while !stop.load(Ordering::Relaxed) {
         let arrived = io.poll(&mut inputs);
         let now = io.now();
@@ -317,8 +328,8 @@ fn spin<B: AutodiffBackend>(
         match &brain {
             Brain::Run(_) => {
                 // Ticks at the control rate: a late tick is made up by the next one; more than
-                // a period behind, the missed ticks are skipped, not burst. act_on_state polls
-                // the joint states every STATE_POLL in between.
+                // a period behind, the missed ticks are skipped, not burst. act_on_state wakes
+                // in between as soon as joint states arrive.
                 let now_i = Instant::now();
                 if tick {
                     next += period;
@@ -327,7 +338,17 @@ fn spin<B: AutodiffBackend>(
                     }
                 }
                 let until = next.saturating_duration_since(now_i);
-                std::thread::sleep(if act_on_state { until.min(STATE_POLL) } else { until });
+                match &mut state_wait {
+                    Some((poll, events)) => {
+                        if let Err(e) = poll.poll(events, Some(until.min(STATE_WAIT_MAX))) {
+                            if e.kind() != std::io::ErrorKind::Interrupted {
+                                tracing::warn!("waiting for joint states failed: {e}");
+                                std::thread::sleep(until.min(STATE_WAIT_MAX));
+                            }
+                        }
+                    }
+                    None => std::thread::sleep(until),
+                }
             }
             Brain::Train(_) if wait => std::thread::sleep(Duration::from_micros(200)),
             Brain::Train(_) => {}
