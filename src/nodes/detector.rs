@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
-use burn::backend::{Autodiff, Flex};
 use crate::monitor::{DetectorNodeConfig, OnlineDetector, TransitionAssembler};
 use crate::safety::read_joint_state;
 use crate::sim_server::Every;
+use anyhow::{Context as _, Result};
+use burn::backend::{Autodiff, Flex};
 use equigate_ros::msg::{Float32, Float64MultiArray, Image, JointState, PointStamped, Time};
 use equigate_ros::{qos_reliable, qos_sensor_data, Params, Ros, RosArgs};
 use nalgebra::Vector3;
@@ -44,7 +44,6 @@ fn save_pngs(detector: &OnlineDetector<B>, dir: &std::path::Path, depth: Option<
 fn sent_at(info: &equigate_ros::ros2_client::MessageInfo) -> i64 {
     info.source_timestamp().or(info.received_timestamp()).map_or(i64::MAX, |t| t.to_nanos())
 }
-
 
 /// Runs the node with its ROS arguments until SIGINT/SIGTERM (or, for a training policy node,
 /// the end of training).

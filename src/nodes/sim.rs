@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
 use crate::sim_server::{Every, SimMode, SimNodeConfig, SimServer};
+use anyhow::{Context as _, Result};
 use equigate_ros::msg::{
     CameraInfo, Clock, DiagnosticArray, Float64MultiArray, Image, JointState, PointStamped, Time,
     TriggerResponse, TriggerSrv,
@@ -30,7 +30,6 @@ struct Topics {
     clock: Publisher<Clock>,
     diagnostics: Publisher<DiagnosticArray>,
 }
-
 
 /// Runs the node with its ROS arguments until SIGINT/SIGTERM (or, for a training policy node,
 /// the end of training).

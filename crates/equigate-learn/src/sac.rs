@@ -439,7 +439,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
 
         let q = self.q.q(batch.obs.clone(), batch.actions.clone()); // [batch, 2]
         let q_loss = (q.clone() - y).square().sum_dim(1).mean(); // mse(q1, y) + mse(q2, y)
-        // RPP-SAC: the prior joins the loss that is minimised (and reported).
+                                                                 // RPP-SAC: the prior joins the loss that is minimised (and reported).
         let q_loss = match self.q.prior() {
             Some(prior) => q_loss + prior,
             None => q_loss,
