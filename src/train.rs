@@ -277,8 +277,7 @@ pub fn observation_bounds(env: &ReachEnv) -> (Vec<f64>, Vec<f64>) {
     let pan = env.pan_index();
     let reach: f64 = model.segments().iter().map(|s| s.origin.translation.vector.norm()).sum();
     let (mut low, mut high) = (vec![-1.0, -1.0], vec![1.0, 1.0]);
-    for (i, l) in model.limits().iter().enumerate().filter(|(i, _)| *i != pan) {
-        let _ = i;
+    for (_, l) in model.limits().iter().enumerate().filter(|(i, _)| *i != pan) {
         let (lo, hi) = if l.continuous {
             (-std::f64::consts::PI, std::f64::consts::PI)
         } else {
