@@ -10,40 +10,19 @@
 //! - `actor_inference/equi_rebuilt`: π_E itself, rebuilding W = Σ β_k B_k on every call; for
 //!   comparison only.
 
+mod common;
+
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use common::{representations, ACT_DIM, OBS_DIM};
 use criterion::{criterion_group, criterion_main, Criterion};
 use equigate_learn::nets::{ActorConfig, EquiActor, EquiConfig};
 use equigate_learn::sac::{act_deterministic, standard_normal, Actor, SacConfig};
-use equigate_symmetry::{FieldKind, Group, Representation};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 type B = Flex;
-
-const OBS_DIM: usize = 22;
-const ACT_DIM: usize = 6;
-
-/// The UR5e observation layout and action, as the `pesac_update` bench.
-fn representations() -> (Representation, Representation) {
-    use FieldKind::{Invariant, Rotation2};
-    let g = Group::cyclic(4).expect("C_4 exists");
-    let layout = [
-        (Rotation2, 2),
-        (Invariant, 5),
-        (Invariant, 6),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-    ];
-    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
-    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
-    (obs, act)
-}
 
 /// tanh(μ(s)) for one observation slice, as a `Vec` (tensor in, data out).
 fn act<Bk: Backend, A: Actor<Bk>>(actor: &A, obs: &[f32], device: &Bk::Device) -> Vec<f32> {

@@ -10,39 +10,18 @@
 //! it with freshly initialised gates (p ≈ 0.5, so both branches run on parts of the batch: the
 //! most expensive case).
 
+mod common;
+
 use burn::backend::{Autodiff, Flex};
+use common::{representations, ACT_DIM, OBS_DIM};
 use criterion::{criterion_group, criterion_main, Criterion};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
 use equigate_learn::replay::{ReplayBuffer, Transition};
 use equigate_learn::sac::{standard_normal, SacConfig};
-use equigate_symmetry::{FieldKind, Group, Representation};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 type B = Autodiff<Flex>;
-
-const OBS_DIM: usize = 22;
-const ACT_DIM: usize = 6;
-
-/// The UR5e observation layout (as `equigate_robot::task::observation_layout(6)`) and action.
-fn representations() -> (Representation, Representation) {
-    use FieldKind::{Invariant, Rotation2};
-    let g = Group::cyclic(4).expect("C_4 exists");
-    let layout = [
-        (Rotation2, 2),
-        (Invariant, 5),
-        (Invariant, 6),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-    ];
-    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
-    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
-    (obs, act)
-}
 
 fn learner(gate_warmup_updates: u64) -> (PeSac<B>, ReplayBuffer) {
     let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM))

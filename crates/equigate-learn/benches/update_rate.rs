@@ -20,6 +20,9 @@
 //! `--breakdown` times each step of one update (mean ms over 30 updates after the warm-up) and
 //! one forward and forward + backward pass of each network at batch 256.
 
+mod common;
+
+use common::{representations, ACT_DIM, OBS_DIM};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -30,14 +33,11 @@ use equigate_learn::nets::{MlpActor, MlpCritic};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
 use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
 use equigate_learn::sac::{standard_normal, Sac, SacConfig};
-use equigate_symmetry::{FieldKind, Group, Representation};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 type B = Autodiff<Flex>;
 
-const OBS_DIM: usize = 22;
-const ACT_DIM: usize = 6;
 const BATCH: usize = 256;
 const BUFFER: usize = 10_000;
 
@@ -66,27 +66,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-/// The UR5e observation layout (as `equigate_robot::task::observation_layout(6)`, C_4: four ρ1
-/// pairs and invariants) and the invariant joint-velocity action, as the pesac_update bench.
-fn representations() -> (Representation, Representation) {
-    use FieldKind::{Invariant, Rotation2};
-    let g = Group::cyclic(4).expect("C_4 exists");
-    let layout = [
-        (Rotation2, 2),
-        (Invariant, 5),
-        (Invariant, 6),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-    ];
-    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
-    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
-    (obs, act)
 }
 
 /// A replay buffer of random transitions: s, s' ~ N(0, I), a = tanh(N(0, I)), r = −|s₀|.

@@ -15,20 +15,20 @@
 //! for SAC and 80 min for PE-SAC on 2 cores (measured: 20,000 SAC updates in 247 s, 5,000 PE-SAC
 //! updates in 233 s).
 
+mod common;
+
+use common::{representations, ACT_DIM, OBS_DIM};
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
 use equigate_learn::replay::{ReplayBuffer, Transition};
 use equigate_learn::sac::{standard_normal, ActMode, Sac, SacConfig};
-use equigate_symmetry::{FieldKind, Group, Representation};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 type B = Autodiff<Flex>;
 
-const OBS_DIM: usize = 22;
-const ACT_DIM: usize = 6;
 const BATCH: usize = 256;
 const BUFFER: usize = 10_000;
 const PESAC_GATE_WARMUP: u64 = 1_000;
@@ -41,26 +41,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("/proc/self/status has a VmRSS line in kB")
-}
-
-/// The UR5e observation layout and action, as the `update_rate` and `pesac_update` benches.
-fn representations() -> (Representation, Representation) {
-    use FieldKind::{Invariant, Rotation2};
-    let g = Group::cyclic(4).expect("C_4 exists");
-    let layout = [
-        (Rotation2, 2),
-        (Invariant, 5),
-        (Invariant, 6),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-        (Rotation2, 2),
-        (Invariant, 1),
-    ];
-    let obs = Representation::from_layout(&g, &layout).expect("a valid layout");
-    let act = Representation::from_layout(&g, &[(Invariant, ACT_DIM)]).expect("a valid layout");
-    (obs, act)
 }
 
 /// A replay of random transitions and one observation to act on.
