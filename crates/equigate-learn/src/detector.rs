@@ -11,7 +11,9 @@
 //! others too once b/|G| clears the window threshold (the C_4 "mud corner" experiment of
 //! tests/pesac_point_reach.rs: λ = 1 on 25–35% of the unbroken rotations). Within an orbit the
 //! broken copy has the largest disagreement, so comparing with the orbit mean removes them. It
-//! costs |G| no-grad predictor passes per batch.
+//! costs |G| no-grad predictor passes per batch. Not yet shown to matter: on this module's own
+//! broken-corner test both rules give the same gate (AUROC 0.998, λ off in the unbroken turn;
+//! `plain_rule_on_the_broken_corner`).
 //!
 //! [`auroc`] and [`precision_recall`] score λ against a ground truth of where the symmetry is
 //! broken (the simulator knows it).
