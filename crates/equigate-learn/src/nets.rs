@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | twin critic Q | ρ_s ⊕ ρ_a → regular hidden → trivial, ×2 | MLP, ×2 |
 //! | actor π (mean, log-std) | ρ_s → regular hidden → ρ_a ⊕ ρ_logstd | MLP |
+//! | value V (IQL) | ρ_s → regular hidden → trivial | MLP |
 //! | predictor P̂ (Δs, r̂) | ρ_s ⊕ ρ_a → regular hidden → ρ_s ⊕ trivial | MLP |
 //! | gates p_ω(s,a), p_ζ(s) | — | MLP + sigmoid |
 //!
@@ -35,6 +36,7 @@ use crate::layers::{
     index_tensor, EquivariantLinear, GatedActivation, LayerError, Mlp, RelaxedRegularLinear,
     RppConfig, RppLinear,
 };
+use crate::sac::Value;
 
 /// Which kind of equivariant trunk.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -373,6 +375,99 @@ impl<B: Backend> MlpCritic<B> {
     pub fn forward(&self, obs: Tensor<B, 2>, act: Tensor<B, 2>) -> Tensor<B, 2> {
         let x = cat_obs_act(obs, act);
         Tensor::cat(vec![self.q1.forward(x.clone()), self.q2.forward(x)], 1)
+    }
+}
+
+/// The invariant state-value function V_E(s) of Equi-IQL (Tangri et al., algorithms.md §3.2): one
+/// trunk ρ_s → regular hidden → trivial, built as one head of [`EquiCritic`] without the action
+/// input, so V(gs) = V(s) for every g.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+#[derive(Module, Debug)]
+pub struct EquiValue<B: Backend> {
+    /// The trunk ρ_s → trivial.
+    pub trunk: EquiTrunk<B>,
+}
+
+impl<B: Backend> EquiValue<B> {
+    /// An invariant value network for observation representation `obs`. Errors as
+    /// [`EquiTrunk::new`].
+    pub fn new(
+        config: &EquiConfig,
+        obs: &Representation,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        let trivial = Representation::trivial(obs.group());
+        Ok(EquiValue { trunk: EquiTrunk::new(config, obs, &trivial, rng, device)? })
+    }
+
+    /// V(s).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+    pub fn forward(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.trunk.forward(obs)
+    }
+
+    /// The RPP prior of the trunk, `None` unless it is RPP.
+    ///
+    /// # Shapes
+    /// `[1]`.
+    pub fn prior(&self) -> Option<Tensor<B, 1>> {
+        self.trunk.prior()
+    }
+
+    /// A dense copy for evaluation (see [`EquiTrunk::frozen`]).
+    pub fn frozen(&self) -> Self {
+        EquiValue { trunk: self.trunk.frozen() }
+    }
+}
+
+/// The standard state-value function V(s) of IQL: an MLP obs → 1.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+#[derive(Module, Debug)]
+pub struct MlpValue<B: Backend> {
+    /// The MLP.
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> MlpValue<B> {
+    /// An MLP value network. Errors if a width is 0.
+    pub fn new(
+        config: &MlpConfig,
+        obs_dim: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Self, LayerError> {
+        Ok(MlpValue { mlp: Mlp::new(obs_dim, &config.hidden, 1, rng, device)? })
+    }
+
+    /// V(s).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+    pub fn forward(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.mlp.forward(obs)
+    }
+}
+
+impl<B: Backend> Value<B> for EquiValue<B> {
+    fn v(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.forward(obs)
+    }
+
+    fn prior(&self) -> Option<Tensor<B, 1>> {
+        EquiValue::prior(self)
+    }
+}
+
+impl<B: Backend> Value<B> for MlpValue<B> {
+    fn v(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.forward(obs)
     }
 }
 

@@ -190,6 +190,34 @@ where
 {
 }
 
+/// A state-value function V(s) (IQL's value network; arXiv:2110.06169), beside [`Critic`] and
+/// [`Actor`] so that invariant networks drop in ([`crate::nets::MlpValue`],
+/// [`crate::nets::EquiValue`]).
+pub trait Value<B: Backend>: Module<B> {
+    /// V(s).
+    ///
+    /// # Shapes
+    /// `obs: [batch, obs_dim]` -> `[batch, 1]`.
+    fn v(&self, obs: Tensor<B, 2>) -> Tensor<B, 2>;
+
+    /// A term added to the value loss (the RPP prior, §2.2; shape `[1]`), or `None`.
+    fn prior(&self) -> Option<Tensor<B, 1>> {
+        None
+    }
+}
+
+/// A [`Value`] trainable with autodiff whose inner (no-grad) module is a [`Value`] too.
+pub trait TrainValue<B: AutodiffBackend>:
+    Value<B> + AutodiffModule<B, InnerModule: Value<B::InnerBackend>>
+{
+}
+impl<B: AutodiffBackend, T> TrainValue<B> for T
+where
+    T: Value<B> + AutodiffModule<B>,
+    T::InnerModule: Value<B::InnerBackend>,
+{
+}
+
 /// `n` standard normal samples from `rng` (Box–Muller).
 pub fn standard_normal(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(n + 1);

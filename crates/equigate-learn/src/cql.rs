@@ -1,0 +1,516 @@
+//! Conservative Q-Learning, offline: Kumar et al., "Conservative Q-Learning for Offline
+//! Reinforcement Learning", arXiv:2006.04779, in the form of CORL's `cql.py` (Tarasov et al.,
+//! arXiv:2210.07105; `reference/algorithms.md` §3.2, hyperparameters §5). With the invariant
+//! critic and equivariant actor of [`crate::nets`] it is Equi-CQL (Tangri et al., §3.2).
+//!
+//! One update, [`Cql::train_step`]:
+//! 1. [`Cql::update_critics`]: y = r + γ(1 − terminated) min_j Q̄_j(s', a'), a' ~ π(·|s') (no
+//!    entropy backup); with 10 actions each of U(−1, 1)^|A|, π(·|s) and π(·|s'), all scored at s,
+//!    ood_j = T·logsumexp_k[(Q_j(s, a_k) − log ρ(a_k))/T] (importance sampling: ρ the density that
+//!    drew a_k), L_Q = Σ_j mean (Q_j(s, a) − y)² + α_cql Σ_j mean (ood_j − Q_j(s, a)).
+//! 2. [`Cql::update_actor`]: L_π = mean[α log π(ã|s) − min_j Q_j(s, ã)], ã reparameterised.
+//! 3. [`Cql::update_alpha`]: L(α) = −mean[log α · (log π(ã|s) + H̄)].
+//! 4. [`Cql::soft_update_targets`]: θ̄ ← τθ + (1 − τ)θ̄.
+//!
+//! What differs from CORL (and the paper):
+//! - CORL computes the three losses on the same parameters and then steps the three optimizers;
+//!   here they step one after the other (CleanRL's order, as [`crate::sac::Sac`]), so the actor
+//!   sees the critics after this update's step. The critic step is CORL's exactly.
+//! - Networks: the crate's 2×256 ReLU MLPs with uniform fan-in init (CORL: 3×256 Q-networks,
+//!   orthogonal init) and its tanh-Gaussian actor with log σ squashed into [−5, 2] (CORL: log σ
+//!   clamped to [−20, 2], offset −1), so that a checkpoint loads into [`crate::sac::Sac`].
+//! - No Lagrange α_cql, no max-backup, no behaviour-cloning warm-up steps (CORL's defaults too).
+//! - Observation normalisation is the caller's (CORL normalises D4RL states by the dataset's mean
+//!   and std; equigate scales observations in [`crate::scaling`]).
+//!
+//! A checkpoint ([`Cql::save_checkpoint`]) has [`crate::sac::Sac`]'s files, so the policy node
+//! runs an offline-trained actor and online SAC fine-tuning starts from it.
+
+use std::path::Path;
+
+use burn::config::Config;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use equigate_symmetry::Representation;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::nets::{
+    tanh_gaussian, ActorConfig, EquiActor, EquiConfig, EquiCritic, MlpActor, MlpConfig, MlpCritic,
+};
+use crate::offline::{
+    check_dims, column_means, logsumexp, normal, repeat_rows, scalar, uniform, OfflineError,
+};
+use crate::replay::Batch;
+use crate::sac::{
+    clip_global_norm, ActMode, Actor, Critic, LogAlpha, SacConfig, SoftUpdate, TrainActor,
+    TrainCritic, TrainState, ACTOR_FILE, ACTOR_OPTIM_FILE, ALPHA_OPTIM_FILE, CONFIG_FILE,
+    CRITIC_FILE, CRITIC_TARGET_FILE, LOG_ALPHA_FILE, Q_OPTIM_FILE, TRAIN_STATE_FILE,
+};
+
+/// Checkpoint file of the [`CqlConfig`] (beside `config.json`, which holds the matching
+/// [`SacConfig`] so that SAC's loaders read the checkpoint).
+pub const CQL_CONFIG_FILE: &str = "cql_config.json";
+
+/// CQL hyperparameters, saved beside every checkpoint. Defaults: CORL's `cql.py` `TrainConfig`
+/// (algorithms.md §5, verified in CORL), the reference implementation of CQL on D4RL that the
+/// CORL paper (arXiv:2210.07105) benchmarks; Equi-CQL (Tangri et al.) uses α_cql = 1 and lr 1e-4.
+#[derive(Config, Debug)]
+pub struct CqlConfig {
+    /// Observation length (after scaling).
+    pub obs_dim: usize,
+    /// Action length |A| (tanh outputs in [-1, 1]).
+    pub act_dim: usize,
+    /// Width of each of the two hidden layers of the MLP networks (default: `256`; CORL's critics
+    /// have 3 hidden layers, its actor 3; 2 here so that SAC checkpoints match).
+    #[config(default = 256)]
+    pub hidden: usize,
+    /// Equivariant trunks of Equi-CQL (default: 2 × 256 regular features, exact).
+    #[config(default = "EquiConfig::new()")]
+    pub equi: EquiConfig,
+    /// Critic learning rate, Adam (default: `3e-4`, CORL's `qf_lr`).
+    #[config(default = 3e-4)]
+    pub q_lr: f64,
+    /// Actor learning rate, Adam (default: `3e-5`, CORL's `policy_lr`; 1e-4 on AntMaze).
+    #[config(default = 3e-5)]
+    pub policy_lr: f64,
+    /// Temperature learning rate, Adam on log α (default: `3e-5`: CORL steps α with `policy_lr`).
+    #[config(default = 3e-5)]
+    pub alpha_lr: f64,
+    /// Adam ε (default: `1e-8`, PyTorch's).
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f64,
+    /// Global L2 norm the gradients of each network are clipped to, or `None` (default: `None`,
+    /// CORL does not clip).
+    #[config(default = "None")]
+    pub max_grad_norm: Option<f64>,
+    /// Minibatch size (default: `256`).
+    #[config(default = 256)]
+    pub batch_size: usize,
+    /// Discount γ (default: `0.99`).
+    #[config(default = 0.99)]
+    pub gamma: f64,
+    /// Polyak coefficient τ of the target critics, applied every update (default: `0.005`).
+    #[config(default = 0.005)]
+    pub tau: f64,
+    /// Initial temperature α₀ (default: `1.0`, CORL's log α = 0).
+    #[config(default = 1.0)]
+    pub init_temperature: f64,
+    /// Target entropy per action dimension: H̄ = this · |A| (default: `-1.0`, CORL's −|A|).
+    #[config(default = -1.0)]
+    pub target_entropy_per_dim: f64,
+    /// Weight α_cql of the conservative term, fixed (default: `10.0`, CORL's `cql_alpha`; 5 with
+    /// a Lagrange multiplier on AntMaze; Equi-CQL 1).
+    #[config(default = 10.0)]
+    pub cql_alpha: f64,
+    /// Actions per state of each of the three proposal distributions (default: `10`).
+    #[config(default = 10)]
+    pub cql_n_actions: usize,
+    /// Temperature T of the logsumexp (default: `1.0`).
+    #[config(default = 1.0)]
+    pub cql_temp: f64,
+    /// Seed of the networks' initialisation and of the learner's noise (default: `0`).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl CqlConfig {
+    /// H̄ = `target_entropy_per_dim` · |A| (nats).
+    pub fn target_entropy(&self) -> f64 {
+        self.target_entropy_per_dim * self.act_dim as f64
+    }
+
+    /// The [`SacConfig`] with the same dimensions, widths and shared hyperparameters, written as
+    /// the checkpoint's `config.json` (what [`crate::sac::load_mlp_actor`] reads). Replay and
+    /// warm-up settings keep SAC's defaults.
+    pub fn sac_config(&self) -> SacConfig {
+        SacConfig::new(self.obs_dim, self.act_dim)
+            .with_hidden(self.hidden)
+            .with_q_lr(self.q_lr)
+            .with_policy_lr(self.policy_lr)
+            .with_alpha_lr(self.alpha_lr)
+            .with_adam_epsilon(self.adam_epsilon)
+            .with_max_grad_norm(self.max_grad_norm)
+            .with_batch_size(self.batch_size)
+            .with_gamma(self.gamma)
+            .with_tau(self.tau)
+            .with_init_temperature(self.init_temperature)
+            .with_target_entropy_per_dim(self.target_entropy_per_dim)
+            .with_seed(self.seed)
+    }
+}
+
+/// The importance-sampled soft maximum of the conservative term, per critic:
+/// ood_j = T·logsumexp over the 3n proposals of (Q_j(s, a_k) − log ρ(a_k))/T, where
+/// log ρ = log 0.5^|A| for the uniform actions and log π for the policy's (CORL's
+/// `cql_importance_sample`).
+///
+/// # Shapes
+/// `q_rand, q_pi, q_next_pi: [batch, n, 2]`, `log_pi, next_log_pi: [batch, n, 1]` -> `[batch, 2]`.
+pub fn cql_ood_values<B: Backend>(
+    q_rand: Tensor<B, 3>,
+    q_pi: Tensor<B, 3>,
+    log_pi: Tensor<B, 3>,
+    q_next_pi: Tensor<B, 3>,
+    next_log_pi: Tensor<B, 3>,
+    act_dim: usize,
+    temp: f64,
+) -> Tensor<B, 2> {
+    let batch = q_rand.dims()[0];
+    let random_density = act_dim as f64 * 0.5f64.ln(); // log 0.5^|A|
+    let cat = Tensor::cat(
+        vec![q_rand.sub_scalar(random_density), q_pi - log_pi, q_next_pi - next_log_pi],
+        1,
+    ); // [batch, 3n, 2]
+    logsumexp(cat.div_scalar(temp), 1).mul_scalar(temp).reshape([batch, 2])
+}
+
+/// Scalars logged after one [`Cql::train_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CqlMetrics {
+    /// The critics' whole loss: `td_loss + cql_loss`.
+    pub q_loss: f32,
+    /// Σ_j mean (Q_j − y)².
+    pub td_loss: f32,
+    /// α_cql Σ_j mean (ood_j − Q_j(s, a)).
+    pub cql_loss: f32,
+    /// Mean over j and the batch of ood_j − Q_j(s, a): how far the soft maximum over proposed
+    /// actions lies above the dataset actions' values (CQL drives it down).
+    pub cql_gap: f32,
+    /// Mean of Q_1(s, a) over the batch.
+    pub q1_mean: f32,
+    /// Mean of Q_2(s, a) over the batch.
+    pub q2_mean: f32,
+    /// mean[α log π − min_j Q_j].
+    pub actor_loss: f32,
+    /// −mean[log α (log π + H̄)].
+    pub alpha_loss: f32,
+    /// α after the update.
+    pub alpha: f32,
+    /// Policy entropy estimate −mean log π(ã|s), nats.
+    pub entropy: f32,
+}
+
+/// What [`Cql::update_critics`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CriticStats {
+    /// `td_loss + cql_loss` (+ the RPP prior if any).
+    pub q_loss: f32,
+    /// Σ_j mean (Q_j − y)².
+    pub td_loss: f32,
+    /// α_cql Σ_j mean (ood_j − Q_j(s, a)).
+    pub cql_loss: f32,
+    /// mean (ood_j − Q_j(s, a)) over j and the batch.
+    pub cql_gap: f32,
+    /// Mean Q_1(s, a).
+    pub q1_mean: f32,
+    /// Mean Q_2(s, a).
+    pub q2_mean: f32,
+}
+
+/// The CQL learner: twin critics `q` with no-grad targets `q_target`, tanh-Gaussian actor,
+/// temperature, their Adam optimizers and the noise RNG. [`MlpCql`] and [`EquiCql`] name the two
+/// network choices; [`build_mlp`] and [`build_equi`] build them.
+pub struct Cql<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> {
+    /// Hyperparameters.
+    pub config: CqlConfig,
+    /// Twin critics Q_1, Q_2.
+    pub q: C,
+    /// Twin target critics Q̄_1, Q̄_2 (no autodiff).
+    pub q_target: C::InnerModule,
+    /// The policy π.
+    pub actor: A,
+    /// log α.
+    pub log_alpha: LogAlpha<B>,
+    /// H̄ (nats), [`CqlConfig::target_entropy`].
+    pub target_entropy: f64,
+    q_optimizer: OptimizerAdaptor<Adam, C, B>,
+    actor_optimizer: OptimizerAdaptor<Adam, A, B>,
+    alpha_optimizer: OptimizerAdaptor<Adam, LogAlpha<B>, B>,
+    rng: ChaCha8Rng,
+    device: B::Device,
+    updates: u64,
+}
+
+/// CQL with the plain 2×256 MLP critics and actor.
+pub type MlpCql<B> = Cql<B, MlpCritic<B>, MlpActor<B>>;
+/// Equi-CQL: invariant twin critics and an equivariant actor.
+pub type EquiCql<B> = Cql<B, EquiCritic<B>, EquiActor<B>>;
+
+/// CQL with MLP networks `obs_dim + act_dim → hidden → hidden → 1` (×2) and
+/// `obs_dim → hidden → hidden → 2·act_dim`, initialised from `config.seed` (critics first, as
+/// [`SacConfig::mlp_networks`]). Errors if a width is 0.
+pub fn build_mlp<B: AutodiffBackend>(
+    config: CqlConfig,
+    device: &B::Device,
+) -> Result<MlpCql<B>, OfflineError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mlp = MlpConfig::new().with_hidden(vec![config.hidden; 2]);
+    let q = MlpCritic::new(&mlp, config.obs_dim, config.act_dim, &mut rng, device)?;
+    let actor =
+        MlpActor::new(&mlp, &ActorConfig::new(), config.obs_dim, config.act_dim, &mut rng, device)?;
+    Ok(Cql::new(config, q, actor, device))
+}
+
+/// Equi-CQL for observation representation `obs` and action representation `act` (the group is
+/// theirs, e.g. C_n of the root crate's `TaskSymmetry`): invariant critics and an equivariant
+/// actor with `config.equi` trunks, built as the root crate builds Equi-SAC (critic trunks with
+/// RPP prior weights 0/0, §2.2). Errors if the dimensions differ from the config's or a network
+/// cannot be built.
+pub fn build_equi<B: AutodiffBackend>(
+    config: CqlConfig,
+    obs: &Representation,
+    act: &Representation,
+    device: &B::Device,
+) -> Result<EquiCql<B>, OfflineError> {
+    check_dims(config.obs_dim, config.act_dim, obs, act)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let q = EquiCritic::new(&critic_trunk(&config.equi), obs, act, &mut rng, device)?;
+    let actor = EquiActor::new(&config.equi, &ActorConfig::new(), obs, act, &mut rng, device)?;
+    Ok(Cql::new(config, q, actor, device))
+}
+
+/// A critic (or value) trunk: `actor`'s, with RPP's critic prior weights 0/0 (§2.2).
+pub(crate) fn critic_trunk(actor: &EquiConfig) -> EquiConfig {
+    let rpp = actor.rpp.clone().with_basic_wd(0.0).with_equiv_wd(0.0);
+    actor.clone().with_rpp(rpp)
+}
+
+impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
+    /// A learner around freshly built networks; the target critics start as copies of `q`.
+    pub fn new(config: CqlConfig, q: C, actor: A, device: &B::Device) -> Self {
+        let adam = AdamConfig::new().with_epsilon(config.adam_epsilon as f32);
+        Self {
+            q_target: q.valid(),
+            log_alpha: LogAlpha::new(config.init_temperature, device),
+            target_entropy: config.target_entropy(),
+            q_optimizer: adam.init(),
+            actor_optimizer: adam.init(),
+            alpha_optimizer: adam.init(),
+            // A stream apart from the initialisation's (same seed), so noise and init differ.
+            rng: {
+                let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+                rng.set_stream(1);
+                rng
+            },
+            device: device.clone(),
+            updates: 0,
+            q,
+            actor,
+            config,
+        }
+    }
+
+    /// Number of [`Self::train_step`] calls so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// The current temperature α = exp(log α).
+    pub fn alpha(&self) -> f64 {
+        self.log_alpha.alpha()
+    }
+
+    /// One CQL update on `batch`: critics, actor, temperature, targets, in that order.
+    pub fn train_step(&mut self, batch: &Batch<B>) -> CqlMetrics {
+        let alpha = self.alpha();
+        let critic = self.update_critics(batch);
+        let (actor_loss, log_pi) = self.update_actor(batch, alpha);
+        let alpha_loss = self.update_alpha(log_pi.clone());
+        self.soft_update_targets();
+        self.updates += 1;
+        CqlMetrics {
+            q_loss: critic.q_loss,
+            td_loss: critic.td_loss,
+            cql_loss: critic.cql_loss,
+            cql_gap: critic.cql_gap,
+            q1_mean: critic.q1_mean,
+            q2_mean: critic.q2_mean,
+            actor_loss,
+            alpha_loss,
+            alpha: self.alpha() as f32,
+            entropy: -scalar(log_pi.mean()),
+        }
+    }
+
+    /// Critic step on L_Q = Σ_j mean (Q_j(s, a) − y)² + α_cql Σ_j mean (ood_j − Q_j(s, a)), with
+    /// y = r + γ(1 − terminated) min_j Q̄_j(s', a'), a' ~ π(·|s') and ood_j from
+    /// [`cql_ood_values`] over n uniform, n π(·|s) and n π(·|s') actions scored at s. The
+    /// dataset actions and the 3n proposals per state go through the critics in one batch.
+    pub fn update_critics(&mut self, batch: &Batch<B>) -> CriticStats {
+        let (b, n, act_dim) = (batch.len(), self.config.cql_n_actions, self.config.act_dim);
+        let actor = self.actor.valid();
+
+        // The TD target, with no graph and no entropy term (CORL's `backup_entropy = False`).
+        let next_obs = batch.next_obs.clone().inner();
+        let (next_mean, next_log_std) = actor.dist(next_obs.clone());
+        let eps = self.noise(next_mean.dims());
+        let (next_actions, _) = tanh_gaussian(next_mean, next_log_std, eps);
+        let q_next_target = self.q_target.q(next_obs.clone(), next_actions).min_dim(1); // [b, 1]
+        let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
+        let td_target =
+            batch.rewards.clone().inner() + not_done * q_next_target.mul_scalar(self.config.gamma);
+        let y = Tensor::<B, 2>::from_inner(td_target); // [b, 1]
+
+        // The proposals (no graph): n per state from U(−1, 1)^|A|, π(·|s) and π(·|s').
+        let obs = batch.obs.clone().inner();
+        let obs_rep = repeat_rows(obs.clone(), n); // [b·n, obs_dim]
+        let rand_actions =
+            uniform::<B::InnerBackend>(&mut self.rng, [b * n, act_dim], &self.device);
+        let (mean, log_std) = actor.dist(obs_rep.clone());
+        let eps = self.noise(mean.dims());
+        let (pi_actions, log_pi) = tanh_gaussian(mean, log_std, eps);
+        let (mean, log_std) = actor.dist(repeat_rows(next_obs, n));
+        let eps = self.noise(mean.dims());
+        let (next_pi_actions, next_log_pi) = tanh_gaussian(mean, log_std, eps);
+
+        // One critic pass: [dataset (b) | uniform (b·n) | π(s) (b·n) | π(s') (b·n)] rows, all at s.
+        let all_obs = Tensor::cat(vec![obs, obs_rep.clone(), obs_rep.clone(), obs_rep], 0);
+        let all_actions = Tensor::cat(
+            vec![batch.actions.clone().inner(), rand_actions, pi_actions, next_pi_actions],
+            0,
+        );
+        let q_all = self.q.q(Tensor::from_inner(all_obs), Tensor::from_inner(all_actions));
+        let q = q_all.clone().narrow(0, 0, b); // [b, 2]
+        let proposals = |k: usize| q_all.clone().narrow(0, b + k * b * n, b * n).reshape([b, n, 2]);
+        let log_density =
+            |lp: Tensor<B::InnerBackend, 2>| Tensor::<B, 3>::from_inner(lp.reshape([b, n, 1]));
+        let ood = cql_ood_values(
+            proposals(0),
+            proposals(1),
+            log_density(log_pi),
+            proposals(2),
+            log_density(next_log_pi),
+            act_dim,
+            self.config.cql_temp,
+        ); // [b, 2]
+
+        let td_loss = (q.clone() - y).square().mean_dim(0).sum(); // mse(q1, y) + mse(q2, y)
+        let gap = (ood - q.clone()).mean_dim(0); // [1, 2]
+        let cql_loss = gap.clone().sum().mul_scalar(self.config.cql_alpha);
+        let q_loss = td_loss.clone() + cql_loss.clone();
+        let q_loss = match self.q.prior() {
+            Some(prior) => q_loss + prior,
+            None => q_loss,
+        };
+        let grads = GradientsParams::from_grads(q_loss.backward(), &self.q);
+        let grads = self.clip(&self.q, grads);
+        self.q = self.q_optimizer.step(self.config.q_lr, self.q.clone(), grads);
+
+        let [q1_mean, q2_mean] = column_means(q.inner());
+        CriticStats {
+            q_loss: scalar(q_loss.inner()),
+            td_loss: scalar(td_loss.inner()),
+            cql_loss: scalar(cql_loss.inner()),
+            cql_gap: scalar(gap.inner().mean()),
+            q1_mean,
+            q2_mean,
+        }
+    }
+
+    /// Actor step on L_π = mean[α log π(ã|s) − min_j Q_j(s, ã)], ã reparameterised, the critics
+    /// frozen. Returns (L_π, log π(ã|s) without graph `[batch, 1]`) for the temperature step.
+    pub fn update_actor(
+        &mut self,
+        batch: &Batch<B>,
+        alpha: f64,
+    ) -> (f32, Tensor<B::InnerBackend, 2>) {
+        let (mean, log_std) = self.actor.dist(batch.obs.clone());
+        let eps = Tensor::from_inner(self.noise(mean.dims()));
+        let (pi, log_pi) = tanh_gaussian(mean, log_std, eps);
+        let q_pi = self.q.clone().no_grad().q(batch.obs.clone(), pi).min_dim(1); // [batch, 1]
+        let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
+        let actor_loss = match self.actor.prior() {
+            Some(prior) => actor_loss + prior,
+            None => actor_loss,
+        };
+        let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
+        let grads = self.clip(&self.actor, grads);
+        self.actor = self.actor_optimizer.step(self.config.policy_lr, self.actor.clone(), grads);
+        (scalar(actor_loss.inner()), log_pi.inner())
+    }
+
+    /// Temperature step on L(α) = −mean[log α · (log π(ã|s) + H̄)], with `log_pi` from
+    /// [`Self::update_actor`] (`[batch, 1]`, no graph). Returns L(α).
+    pub fn update_alpha(&mut self, log_pi: Tensor<B::InnerBackend, 2>) -> f32 {
+        let entropy_gap = Tensor::<B, 1>::from_inner(log_pi.mean().add_scalar(self.target_entropy));
+        let alpha_loss = (self.log_alpha.log_alpha.val() * entropy_gap).neg(); // [1]
+        let grads = GradientsParams::from_grads(alpha_loss.backward(), &self.log_alpha);
+        let log_alpha = self.log_alpha.clone();
+        self.log_alpha = self.alpha_optimizer.step(self.config.alpha_lr, log_alpha, grads);
+        scalar(alpha_loss.inner())
+    }
+
+    /// θ̄ ← τθ + (1 − τ)θ̄ for both target critics.
+    pub fn soft_update_targets(&mut self) {
+        let target = self.q_target.clone();
+        self.q_target = SoftUpdate::apply(&self.q, target, self.config.tau);
+    }
+
+    /// Actions for a row-major batch of observations `[n · obs_dim]` -> `[n · act_dim]` in
+    /// [-1, 1], with a no-grad copy of the actor.
+    ///
+    /// # Panics
+    /// If `obs.len()` is not a positive multiple of `obs_dim`.
+    pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
+        let d = self.config.obs_dim;
+        assert!(
+            !obs.is_empty() && obs.len().is_multiple_of(d),
+            "act: obs length {} must be a positive multiple of obs_dim {d}",
+            obs.len()
+        );
+        let obs =
+            Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), &self.device);
+        let (mean, log_std) = self.actor.valid().dist(obs);
+        let action = match mode {
+            ActMode::Deterministic => mean.tanh(),
+            ActMode::Stochastic => {
+                let eps = self.noise(mean.dims());
+                tanh_gaussian(mean, log_std, eps).0
+            }
+        };
+        action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
+    }
+
+    /// Writes a checkpoint into `dir` (created if missing) in [`crate::sac::Sac`]'s layout, each
+    /// file atomically: `config.json` ([`CqlConfig::sac_config`]), `actor.mpk`, `critic.mpk`,
+    /// `critic_target.mpk`, `log_alpha.mpk`, the three Adam states, `train_state.json`; and
+    /// `cql_config.json`. `Sac::load_checkpoint` of a SAC with the same networks then continues
+    /// from the offline actor, critics, temperature and Adam moments.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
+        checkpoint::save_config(&self.config.sac_config(), &dir.join(CONFIG_FILE))?;
+        checkpoint::save_config(&self.config, &dir.join(CQL_CONFIG_FILE))?;
+        checkpoint::save_module(&self.actor.valid(), &dir.join(ACTOR_FILE))?;
+        checkpoint::save_module(&self.q.valid(), &dir.join(CRITIC_FILE))?;
+        checkpoint::save_module(&self.q_target, &dir.join(CRITIC_TARGET_FILE))?;
+        checkpoint::save_module(&self.log_alpha.valid(), &dir.join(LOG_ALPHA_FILE))?;
+        checkpoint::save_record::<B, _>(self.q_optimizer.to_record(), &dir.join(Q_OPTIM_FILE))?;
+        let actor_optim = self.actor_optimizer.to_record();
+        checkpoint::save_record::<B, _>(actor_optim, &dir.join(ACTOR_OPTIM_FILE))?;
+        let alpha_optim = self.alpha_optimizer.to_record();
+        checkpoint::save_record::<B, _>(alpha_optim, &dir.join(ALPHA_OPTIM_FILE))?;
+        let state = TrainState {
+            updates: self.updates,
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos(),
+        };
+        checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
+    }
+
+    /// ε ~ N(0, I) of `shape` from the learner's seeded RNG, on the inner backend.
+    fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
+        normal(&mut self.rng, shape, &self.device)
+    }
+
+    /// Global-norm clipping of `grads` when [`CqlConfig::max_grad_norm`] is set.
+    fn clip<M: AutodiffModule<B>>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
+        match self.config.max_grad_norm {
+            Some(max_norm) => clip_global_norm(module, grads, max_norm),
+            None => grads,
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Implicit Q-Learning, offline: Kostrikov et al., "Offline Reinforcement Learning with Implicit
+//! Q-Learning", arXiv:2110.06169, in the form of CORL's `iql.py` (Tarasov et al.,
+//! arXiv:2210.07105; `reference/algorithms.md` §3.2, hyperparameters §5). With the invariant
+//! critic and value and the equivariant actor of [`crate::nets`] it is Equi-IQL (Tangri et al.,
+//! §3.2).
+//!
+//! One update, [`Iql::train_step`], in CORL's order:
+//! 1. V(s') for the Q target is taken before the value step (CORL's `next_v`).
+//! 2. [`Iql::update_value`]: u = min_j Q̄_j(s, a) − V(s); L_V = mean |τ − 1[u < 0]| u²
+//!    ([`expectile_loss`]).
+//! 3. [`Iql::update_critics`]: y = r + γ(1 − terminated) V(s'); L_Q = Σ_j mean (Q_j(s, a) − y)² / 2.
+//! 4. [`Iql::update_actor`]: w = min(exp(β (min_j Q̄_j(s, a) − V(s))), 100) with the advantage of
+//!    step 2 (V before its step); L_π = mean[w · (−log π(a|s))] on the dataset actions; the actor's
+//!    learning rate is cosine-annealed from `policy_lr` to 0 over `total_updates`.
+//! 5. [`Iql::soft_update_targets`]: θ̄ ← τθ + (1 − τ)θ̄ (the Q targets; V has none).
+//!
+//! What differs from CORL (and the paper):
+//! - The actor is the crate's tanh-Gaussian (state-dependent log σ in [−5, 2]), so that a
+//!   checkpoint loads into [`crate::sac::Sac`]; log π(a|s) of a dataset action is that of the
+//!   squashed distribution, with a clamped to ±(1 − 1e-6) before atanh ([`tanh_gaussian_log_prob`]).
+//!   CORL's IQL actor is a Gaussian with a tanh-bounded mean and a state-independent log σ.
+//! - The Q target is stepped after the actor rather than inside the critic step: the same numbers,
+//!   since the actor uses the advantage computed before either.
+//! - The cosine schedule stops at 0 after `total_updates` (PyTorch's `CosineAnnealingLR` would
+//!   rise again).
+//! - Observation normalisation is the caller's ([`crate::scaling`]).
+//!
+//! A checkpoint ([`Iql::save_checkpoint`]) has [`crate::sac::Sac`]'s files (with log α at SAC's
+//! initial temperature and a fresh Adam state for it) plus `value.mpk`.
+
+use std::f64::consts::{PI, TAU};
+use std::path::Path;
+
+use burn::config::Config;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use equigate_symmetry::Representation;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::cql::critic_trunk;
+use crate::nets::{
+    tanh_gaussian, ActorConfig, EquiActor, EquiConfig, EquiCritic, EquiValue, MlpActor, MlpConfig,
+    MlpCritic, MlpValue,
+};
+use crate::offline::{check_dims, column_means, normal, scalar, OfflineError};
+use crate::replay::Batch;
+use crate::sac::{
+    clip_global_norm, ActMode, Actor, Critic, LogAlpha, SacConfig, SoftUpdate, TrainActor,
+    TrainCritic, TrainState, TrainValue, Value, ACTOR_FILE, ACTOR_OPTIM_FILE, ALPHA_OPTIM_FILE,
+    CONFIG_FILE, CRITIC_FILE, CRITIC_TARGET_FILE, LOG_ALPHA_FILE, Q_OPTIM_FILE, TRAIN_STATE_FILE,
+};
+
+/// Checkpoint file of the [`IqlConfig`].
+pub const IQL_CONFIG_FILE: &str = "iql_config.json";
+/// Checkpoint file of the value network's record.
+pub const VALUE_FILE: &str = "value.mpk";
+/// Checkpoint file of the value network's Adam state.
+pub const VALUE_OPTIM_FILE: &str = "value_optimizer.mpk";
+
+/// Largest advantage weight exp(β A) (CORL's `EXP_ADV_MAX`).
+pub const EXP_ADV_MAX: f64 = 100.0;
+
+/// Smallest distance of a dataset action from ±1 before atanh in [`tanh_gaussian_log_prob`].
+pub const ACTION_CLAMP_EPS: f64 = 1e-6;
+
+/// IQL hyperparameters, saved beside every checkpoint. Defaults: CORL's `iql.py` `TrainConfig`
+/// for D4RL locomotion (algorithms.md §5, verified in CORL), the reference implementation the CORL
+/// paper (arXiv:2210.07105) benchmarks; AntMaze uses τ = 0.9, β = 10; Equi-IQL (Tangri et al.)
+/// uses τ = 0.8 and lr 1e-4.
+#[derive(Config, Debug)]
+pub struct IqlConfig {
+    /// Observation length (after scaling).
+    pub obs_dim: usize,
+    /// Action length |A| (tanh outputs in [-1, 1]).
+    pub act_dim: usize,
+    /// Width of each of the two hidden layers of the MLP networks (default: `256`, CORL's 2×256).
+    #[config(default = 256)]
+    pub hidden: usize,
+    /// Equivariant trunks of Equi-IQL (default: 2 × 256 regular features, exact).
+    #[config(default = "EquiConfig::new()")]
+    pub equi: EquiConfig,
+    /// Critic learning rate, Adam (default: `3e-4`, CORL's `qf_lr`).
+    #[config(default = 3e-4)]
+    pub q_lr: f64,
+    /// Value learning rate, Adam (default: `3e-4`, CORL's `vf_lr`).
+    #[config(default = 3e-4)]
+    pub value_lr: f64,
+    /// Initial actor learning rate, Adam, cosine-annealed to 0 over `total_updates` (default:
+    /// `3e-4`, CORL's `actor_lr`).
+    #[config(default = 3e-4)]
+    pub policy_lr: f64,
+    /// Adam ε (default: `1e-8`, PyTorch's).
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f64,
+    /// Global L2 norm the gradients of each network are clipped to, or `None` (default: `None`,
+    /// CORL does not clip).
+    #[config(default = "None")]
+    pub max_grad_norm: Option<f64>,
+    /// Minibatch size (default: `256`).
+    #[config(default = 256)]
+    pub batch_size: usize,
+    /// Discount γ (default: `0.99`).
+    #[config(default = 0.99)]
+    pub gamma: f64,
+    /// Polyak coefficient of the target critics (default: `0.005`).
+    #[config(default = 0.005)]
+    pub tau: f64,
+    /// Expectile τ of the value loss (default: `0.7`, CORL's `iql_tau`; 0.9 on AntMaze).
+    #[config(default = 0.7)]
+    pub expectile: f64,
+    /// Inverse temperature β of the advantage weights (default: `3.0`; 10 on AntMaze).
+    #[config(default = 3.0)]
+    pub beta: f64,
+    /// Upper clip of the advantage weights (default: `100.0`, CORL's `EXP_ADV_MAX`).
+    #[config(default = 100.0)]
+    pub exp_adv_max: f64,
+    /// Updates over which the actor's learning rate is cosine-annealed (default: `1000000`,
+    /// CORL's `max_timesteps`).
+    #[config(default = 1000000)]
+    pub total_updates: u64,
+    /// Seed of the networks' initialisation and of the learner's noise (default: `0`).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl IqlConfig {
+    /// The [`SacConfig`] with the same dimensions and widths, written as the checkpoint's
+    /// `config.json`; SAC's temperature and replay settings keep SAC's defaults.
+    pub fn sac_config(&self) -> SacConfig {
+        SacConfig::new(self.obs_dim, self.act_dim)
+            .with_hidden(self.hidden)
+            .with_q_lr(self.q_lr)
+            .with_policy_lr(self.policy_lr)
+            .with_adam_epsilon(self.adam_epsilon)
+            .with_max_grad_norm(self.max_grad_norm)
+            .with_batch_size(self.batch_size)
+            .with_gamma(self.gamma)
+            .with_tau(self.tau)
+            .with_seed(self.seed)
+    }
+}
+
+/// The expectile loss L = mean |τ − 1[u < 0]| u²: positive u weighted τ, negative 1 − τ, so for
+/// τ > 0.5 its minimiser over V is an upper expectile of Q(s, a) over the dataset's actions.
+///
+/// # Shapes
+/// `u: [batch, 1]` -> `[1]`.
+pub fn expectile_loss<B: Backend>(u: Tensor<B, 2>, expectile: f64) -> Tensor<B, 1> {
+    let negative = u.clone().lower_elem(0.0).float(); // 1[u < 0], no gradient
+    let weight = negative.neg().add_scalar(expectile).abs();
+    (weight * u.square()).mean()
+}
+
+/// The advantage weights w = min(exp(β A), `max`).
+///
+/// # Shapes
+/// `advantage: [batch, 1]` -> `[batch, 1]`.
+pub fn advantage_weights<B: Backend>(advantage: Tensor<B, 2>, beta: f64, max: f64) -> Tensor<B, 2> {
+    advantage.mul_scalar(beta).exp().clamp_max(max)
+}
+
+/// log π(a|s) of given actions under the tanh-squashed Gaussian with pre-tanh mean μ and log-std
+/// log σ: with a clamped to ±(1 − 1e-6) and u = atanh a,
+/// log π = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − a_i²)] (the density [`tanh_gaussian`] samples).
+///
+/// # Shapes
+/// `mean, log_std, actions: [batch, act_dim]` -> `[batch, 1]` (nats).
+pub fn tanh_gaussian_log_prob<B: Backend>(
+    mean: Tensor<B, 2>,
+    log_std: Tensor<B, 2>,
+    actions: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let bound = 1.0 - ACTION_CLAMP_EPS;
+    let a = actions.clamp(-bound, bound);
+    // atanh a = ½ log((1 + a)/(1 − a)).
+    let u = (a.clone().add_scalar(1.0) / a.clone().neg().add_scalar(1.0)).log().mul_scalar(0.5);
+    let z = (u - mean) * log_std.clone().neg().exp();
+    let gauss = (z.square().mul_scalar(-0.5) - log_std).sub_scalar(0.5 * TAU.ln());
+    let log_det = a.square().neg().add_scalar(1.0).log();
+    (gauss - log_det).sum_dim(1)
+}
+
+/// The cosine-annealed learning rate after `step` of `total` updates:
+/// lr = base · ½(1 + cos(π · min(step, total)/total)) (PyTorch's `CosineAnnealingLR`, η_min = 0).
+pub fn cosine_lr(base: f64, step: u64, total: u64) -> f64 {
+    if total == 0 {
+        return base;
+    }
+    let progress = step.min(total) as f64 / total as f64;
+    base * 0.5 * (1.0 + (PI * progress).cos())
+}
+
+/// Scalars logged after one [`Iql::train_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IqlMetrics {
+    /// mean |τ − 1[u < 0]| u².
+    pub value_loss: f32,
+    /// Mean V(s) over the batch (before the value step).
+    pub v_mean: f32,
+    /// Σ_j mean (Q_j − y)² / 2.
+    pub q_loss: f32,
+    /// Mean of Q_1(s, a) over the batch.
+    pub q1_mean: f32,
+    /// Mean of Q_2(s, a) over the batch.
+    pub q2_mean: f32,
+    /// mean[w · (−log π(a|s))].
+    pub actor_loss: f32,
+    /// Mean advantage min_j Q̄_j(s, a) − V(s).
+    pub advantage_mean: f32,
+    /// Mean advantage weight w.
+    pub weight_mean: f32,
+    /// Fraction of the batch whose weight was clipped at `exp_adv_max`.
+    pub weight_clipped: f32,
+    /// The actor's learning rate of this update.
+    pub policy_lr: f64,
+}
+
+/// The IQL learner: twin critics `q` with no-grad targets `q_target`, the value network `value`,
+/// the tanh-Gaussian actor, their Adam optimizers. [`MlpIql`] and [`EquiIql`] name the two network
+/// choices; [`build_mlp`] and [`build_equi`] build them.
+pub struct Iql<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> {
+    /// Hyperparameters.
+    pub config: IqlConfig,
+    /// Twin critics Q_1, Q_2.
+    pub q: C,
+    /// Twin target critics Q̄_1, Q̄_2 (no autodiff).
+    pub q_target: C::InnerModule,
+    /// The value network V.
+    pub value: V,
+    /// The policy π.
+    pub actor: A,
+    q_optimizer: OptimizerAdaptor<Adam, C, B>,
+    value_optimizer: OptimizerAdaptor<Adam, V, B>,
+    actor_optimizer: OptimizerAdaptor<Adam, A, B>,
+    rng: ChaCha8Rng,
+    device: B::Device,
+    updates: u64,
+}
+
+/// IQL with the plain 2×256 MLP critics, value and actor.
+pub type MlpIql<B> = Iql<B, MlpCritic<B>, MlpValue<B>, MlpActor<B>>;
+/// Equi-IQL: invariant twin critics and value, an equivariant actor.
+pub type EquiIql<B> = Iql<B, EquiCritic<B>, EquiValue<B>, EquiActor<B>>;
+
+/// IQL with MLP networks (critics, then actor, then value, initialised from `config.seed`; the
+/// critics and actor are those [`SacConfig::mlp_networks`] builds from the same seed). Errors if
+/// a width is 0.
+pub fn build_mlp<B: AutodiffBackend>(
+    config: IqlConfig,
+    device: &B::Device,
+) -> Result<MlpIql<B>, OfflineError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mlp = MlpConfig::new().with_hidden(vec![config.hidden; 2]);
+    let (obs_dim, act_dim) = (config.obs_dim, config.act_dim);
+    let q = MlpCritic::new(&mlp, obs_dim, act_dim, &mut rng, device)?;
+    let actor = MlpActor::new(&mlp, &ActorConfig::new(), obs_dim, act_dim, &mut rng, device)?;
+    let value = MlpValue::new(&mlp, obs_dim, &mut rng, device)?;
+    Ok(Iql::new(config, q, value, actor, device))
+}
+
+/// Equi-IQL for observation representation `obs` and action representation `act`: invariant
+/// critics and value (trunks with RPP prior weights 0/0, §2.2) and an equivariant actor, all with
+/// `config.equi` trunks. Errors if the dimensions differ from the config's or a network cannot be
+/// built.
+pub fn build_equi<B: AutodiffBackend>(
+    config: IqlConfig,
+    obs: &Representation,
+    act: &Representation,
+    device: &B::Device,
+) -> Result<EquiIql<B>, OfflineError> {
+    check_dims(config.obs_dim, config.act_dim, obs, act)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let trunk = critic_trunk(&config.equi);
+    let q = EquiCritic::new(&trunk, obs, act, &mut rng, device)?;
+    let actor = EquiActor::new(&config.equi, &ActorConfig::new(), obs, act, &mut rng, device)?;
+    let value = EquiValue::new(&trunk, obs, &mut rng, device)?;
+    Ok(Iql::new(config, q, value, actor, device))
+}
+
+impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> Iql<B, C, V, A> {
+    /// A learner around freshly built networks; the target critics start as copies of `q`.
+    pub fn new(config: IqlConfig, q: C, value: V, actor: A, device: &B::Device) -> Self {
+        let adam = AdamConfig::new().with_epsilon(config.adam_epsilon as f32);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(1); // apart from the initialisation's stream
+        Self {
+            q_target: q.valid(),
+            q_optimizer: adam.init(),
+            value_optimizer: adam.init(),
+            actor_optimizer: adam.init(),
+            rng,
+            device: device.clone(),
+            updates: 0,
+            q,
+            value,
+            actor,
+            config,
+        }
+    }
+
+    /// Number of [`Self::train_step`] calls so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// One IQL update on `batch`: value, critics, actor, targets (see the module header).
+    pub fn train_step(&mut self, batch: &Batch<B>) -> IqlMetrics {
+        let next_v = self.value.valid().v(batch.next_obs.clone().inner()); // [batch, 1]
+        let (value_loss, v_mean, advantage) = self.update_value(batch);
+        let (q_loss, q1_mean, q2_mean) = self.update_critics(batch, next_v);
+        let (actor_loss, weights, policy_lr) = self.update_actor(batch, advantage.clone());
+        self.soft_update_targets();
+        self.updates += 1;
+        let clipped = weights.clone().greater_equal_elem(self.config.exp_adv_max).float();
+        IqlMetrics {
+            value_loss,
+            v_mean,
+            q_loss,
+            q1_mean,
+            q2_mean,
+            actor_loss,
+            advantage_mean: scalar(advantage.mean()),
+            weight_mean: scalar(weights.mean()),
+            weight_clipped: scalar(clipped.mean()),
+            policy_lr,
+        }
+    }
+
+    /// Value step on L_V = mean |τ − 1[u < 0]| u², u = min_j Q̄_j(s, a) − V(s). Returns
+    /// (L_V, mean V(s), the advantage u without graph `[batch, 1]`, V before the step).
+    pub fn update_value(&mut self, batch: &Batch<B>) -> (f32, f32, Tensor<B::InnerBackend, 2>) {
+        let obs = batch.obs.clone();
+        let target_q = self.q_target.q(obs.clone().inner(), batch.actions.clone().inner());
+        let target_q = Tensor::<B, 2>::from_inner(target_q.min_dim(1)); // [batch, 1]
+        let v = self.value.v(obs); // [batch, 1]
+        let u = target_q - v.clone();
+        let loss = expectile_loss(u.clone(), self.config.expectile);
+        let loss = match self.value.prior() {
+            Some(prior) => loss + prior,
+            None => loss,
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &self.value);
+        let grads = self.clip(&self.value, grads);
+        self.value = self.value_optimizer.step(self.config.value_lr, self.value.clone(), grads);
+        (scalar(loss.inner()), scalar(v.inner().mean()), u.inner())
+    }
+
+    /// Critic step on L_Q = Σ_j mean (Q_j(s, a) − y)² / 2, y = r + γ(1 − terminated) V(s'), with
+    /// `next_v` = V(s') (`[batch, 1]`, no graph). Returns (L_Q, mean Q_1, mean Q_2).
+    pub fn update_critics(
+        &mut self,
+        batch: &Batch<B>,
+        next_v: Tensor<B::InnerBackend, 2>,
+    ) -> (f32, f32, f32) {
+        let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
+        let y = batch.rewards.clone().inner() + not_done * next_v.mul_scalar(self.config.gamma);
+        let y = Tensor::<B, 2>::from_inner(y); // [batch, 1]
+        let q = self.q.q(batch.obs.clone(), batch.actions.clone()); // [batch, 2]
+        let q_loss = (q.clone() - y).square().mean_dim(0).sum().mul_scalar(0.5);
+        let q_loss = match self.q.prior() {
+            Some(prior) => q_loss + prior,
+            None => q_loss,
+        };
+        let grads = GradientsParams::from_grads(q_loss.backward(), &self.q);
+        let grads = self.clip(&self.q, grads);
+        self.q = self.q_optimizer.step(self.config.q_lr, self.q.clone(), grads);
+        let [q1_mean, q2_mean] = column_means(q.inner());
+        (scalar(q_loss.inner()), q1_mean, q2_mean)
+    }
+
+    /// Actor step on L_π = mean[w · (−log π(a|s))], w = [`advantage_weights`] of `advantage`
+    /// (`[batch, 1]`, no graph), a the dataset actions, at the cosine-annealed learning rate.
+    /// Returns (L_π, w `[batch, 1]`, the learning rate used).
+    pub fn update_actor(
+        &mut self,
+        batch: &Batch<B>,
+        advantage: Tensor<B::InnerBackend, 2>,
+    ) -> (f32, Tensor<B::InnerBackend, 2>, f64) {
+        let weights = advantage_weights(advantage, self.config.beta, self.config.exp_adv_max);
+        let (mean, log_std) = self.actor.dist(batch.obs.clone());
+        let log_prob = tanh_gaussian_log_prob(mean, log_std, batch.actions.clone()); // [batch, 1]
+        let actor_loss = (Tensor::<B, 2>::from_inner(weights.clone()) * log_prob.neg()).mean();
+        let actor_loss = match self.actor.prior() {
+            Some(prior) => actor_loss + prior,
+            None => actor_loss,
+        };
+        let lr = cosine_lr(self.config.policy_lr, self.updates, self.config.total_updates);
+        let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
+        let grads = self.clip(&self.actor, grads);
+        self.actor = self.actor_optimizer.step(lr, self.actor.clone(), grads);
+        (scalar(actor_loss.inner()), weights, lr)
+    }
+
+    /// θ̄ ← τθ + (1 − τ)θ̄ for both target critics.
+    pub fn soft_update_targets(&mut self) {
+        let target = self.q_target.clone();
+        self.q_target = SoftUpdate::apply(&self.q, target, self.config.tau);
+    }
+
+    /// Actions for a row-major batch of observations `[n · obs_dim]` -> `[n · act_dim]` in
+    /// [-1, 1], with a no-grad copy of the actor.
+    ///
+    /// # Panics
+    /// If `obs.len()` is not a positive multiple of `obs_dim`.
+    pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
+        let d = self.config.obs_dim;
+        assert!(
+            !obs.is_empty() && obs.len().is_multiple_of(d),
+            "act: obs length {} must be a positive multiple of obs_dim {d}",
+            obs.len()
+        );
+        let obs =
+            Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), &self.device);
+        let (mean, log_std) = self.actor.valid().dist(obs);
+        let action = match mode {
+            ActMode::Deterministic => mean.tanh(),
+            ActMode::Stochastic => {
+                let eps = normal(&mut self.rng, mean.dims(), &self.device);
+                tanh_gaussian(mean, log_std, eps).0
+            }
+        };
+        action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
+    }
+
+    /// Writes a checkpoint into `dir` (created if missing) in [`crate::sac::Sac`]'s layout, each
+    /// file atomically: `config.json` ([`IqlConfig::sac_config`]), `actor.mpk`, `critic.mpk`,
+    /// `critic_target.mpk`, `log_alpha.mpk` (SAC's initial temperature: IQL has none), the Adam
+    /// states of critics and actor and a fresh one for log α, `train_state.json`; and
+    /// `iql_config.json`, `value.mpk`, `value_optimizer.mpk`.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
+        let sac = self.config.sac_config();
+        checkpoint::save_config(&sac, &dir.join(CONFIG_FILE))?;
+        checkpoint::save_config(&self.config, &dir.join(IQL_CONFIG_FILE))?;
+        checkpoint::save_module(&self.actor.valid(), &dir.join(ACTOR_FILE))?;
+        checkpoint::save_module(&self.q.valid(), &dir.join(CRITIC_FILE))?;
+        checkpoint::save_module(&self.q_target, &dir.join(CRITIC_TARGET_FILE))?;
+        checkpoint::save_module(&self.value.valid(), &dir.join(VALUE_FILE))?;
+        let log_alpha = LogAlpha::<B::InnerBackend>::new(sac.init_temperature, &self.device);
+        checkpoint::save_module(&log_alpha, &dir.join(LOG_ALPHA_FILE))?;
+        checkpoint::save_record::<B, _>(self.q_optimizer.to_record(), &dir.join(Q_OPTIM_FILE))?;
+        let actor_optim = self.actor_optimizer.to_record();
+        checkpoint::save_record::<B, _>(actor_optim, &dir.join(ACTOR_OPTIM_FILE))?;
+        let value_optim = self.value_optimizer.to_record();
+        checkpoint::save_record::<B, _>(value_optim, &dir.join(VALUE_OPTIM_FILE))?;
+        let alpha_optim: OptimizerAdaptor<Adam, LogAlpha<B>, B> = AdamConfig::new().init();
+        checkpoint::save_record::<B, _>(alpha_optim.to_record(), &dir.join(ALPHA_OPTIM_FILE))?;
+        let state = TrainState {
+            updates: self.updates,
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos(),
+        };
+        checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
+    }
+
+    /// Global-norm clipping of `grads` when [`IqlConfig::max_grad_norm`] is set.
+    fn clip<M: AutodiffModule<B>>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
+        match self.config.max_grad_norm {
+            Some(max_norm) => clip_global_norm(module, grads, max_norm),
+            None => grads,
+        }
+    }
+}
