@@ -514,3 +514,275 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::test_util::{ur5e_act, ur5e_obs};
+    use crate::replay::{ReplayBuffer, Transition};
+    use crate::sac::{standard_normal, Sac};
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::{Module, ModuleVisitor, Param};
+    use equigate_symmetry::Group;
+
+    type B = Autodiff<Flex>;
+    type Inner = Flex;
+
+    fn small_config() -> CqlConfig {
+        CqlConfig::new(5, 2).with_hidden(32).with_batch_size(16).with_cql_n_actions(4)
+    }
+
+    fn filled_buffer(obs_dim: usize, act_dim: usize, n: usize) -> ReplayBuffer {
+        let mut buf = ReplayBuffer::new(n, obs_dim, act_dim, 3).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for k in 0..n {
+            let obs = standard_normal(&mut rng, obs_dim);
+            let next = standard_normal(&mut rng, obs_dim);
+            let act: Vec<f32> =
+                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
+            buf.push(Transition {
+                obs: &obs,
+                action: &act,
+                reward: -obs[0].abs(),
+                next_obs: &next,
+                terminated: k % 7 == 0,
+                truncated: false,
+            })
+            .unwrap();
+        }
+        buf
+    }
+
+    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
+                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+            }
+        }
+        let mut c = Collect(Vec::new());
+        m.visit(&mut c);
+        c.0
+    }
+
+    fn t3(v: &[f32], shape: [usize; 3]) -> Tensor<Inner, 3> {
+        Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
+    }
+
+    #[test]
+    fn ood_values_are_the_importance_sampled_logsumexp() {
+        // One state, one proposal of each kind, |A| = 1: log 0.5^1 = −ln 2.
+        // Critic 1: uniform 1 → 1 + ln 2; π(s): 0 − (−1) = 1; π(s'): 3 − 2 = 1.
+        //   logsumexp = ln(2e + e + e) = 1 + ln 4.
+        // Critic 2: uniform 2 → 2 + ln 2; π(s): 1 − (−1) = 2; π(s'): 0 − 2 = −2.
+        //   logsumexp = ln(2e² + e² + e⁻²).
+        let q_rand = t3(&[1.0, 2.0], [1, 1, 2]);
+        let q_pi = t3(&[0.0, 1.0], [1, 1, 2]);
+        let log_pi = t3(&[-1.0], [1, 1, 1]);
+        let q_next = t3(&[3.0, 0.0], [1, 1, 2]);
+        let next_log_pi = t3(&[2.0], [1, 1, 1]);
+        let ood = |temp| {
+            cql_ood_values(
+                q_rand.clone(),
+                q_pi.clone(),
+                log_pi.clone(),
+                q_next.clone(),
+                next_log_pi.clone(),
+                1,
+                temp,
+            )
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+        };
+        let e = std::f64::consts::E;
+        let y = ood(1.0);
+        assert!((f64::from(y[0]) - (1.0 + 4f64.ln())).abs() < 1e-5, "{y:?}");
+        assert!((f64::from(y[1]) - (3.0 * e * e + (-2f64).exp()).ln()).abs() < 1e-5, "{y:?}");
+        // Temperature T = 2: 2·ln(e^{(1 + ln 2)/2} + 2e^{1/2}) = 1 + 2 ln(2 + √2) for critic 1.
+        let y = ood(2.0);
+        let expected = 1.0 + 2.0 * (2.0 + 2f64.sqrt()).ln();
+        assert!((f64::from(y[0]) - expected).abs() < 1e-5, "{y:?}");
+
+        // Several proposals per state and two states: each row its own logsumexp over 3n.
+        let q = t3(&[0.0; 8], [2, 2, 2]);
+        let lp = t3(&[0.0; 4], [2, 2, 1]);
+        let y = cql_ood_values(q.clone(), q.clone(), lp.clone(), q, lp, 3, 1.0);
+        let y = y.into_data().to_vec::<f32>().unwrap();
+        // Two uniform terms at 3 ln 2 and four at 0: ln(2·8 + 4) = ln 20.
+        for v in y {
+            assert!((f64::from(v) - 20f64.ln()).abs() < 1e-5, "{v}");
+        }
+    }
+
+    #[test]
+    fn train_step_updates_in_order_and_targets_follow_by_tau() {
+        let config = small_config();
+        let device = Default::default();
+        let mut cql = build_mlp::<B>(config.clone(), &device).unwrap();
+        let mut buf = filled_buffer(5, 2, 64);
+        let batch = buf.sample::<B>(config.batch_size, &device).unwrap();
+        let (q0, t0, a0) = (params(&cql.q), params(&cql.q_target), params(&cql.actor));
+        assert_eq!(q0, t0, "targets start as copies");
+
+        let stats = cql.update_critics(&batch);
+        assert_eq!(params(&cql.actor), a0, "the critic loss must not step the actor");
+        assert!(stats.cql_gap > 0.0, "soft max over 3n proposals lies above Q(s, a): {stats:?}");
+        let expected = stats.td_loss + config.cql_alpha as f32 * 2.0 * stats.cql_gap;
+        assert!((stats.cql_loss + stats.td_loss - expected).abs() < 1e-3 * expected.abs());
+        assert!((stats.q_loss - stats.td_loss - stats.cql_loss).abs() < 1e-4);
+        let q1 = params(&cql.q);
+        assert_ne!(q1, q0);
+        let (_, log_pi) = cql.update_actor(&batch, 0.5);
+        assert_eq!(params(&cql.q), q1, "the actor loss must not step the critics");
+        assert_eq!(log_pi.dims(), [16, 1]);
+
+        let alpha0 = cql.alpha();
+        let m = cql.train_step(&batch);
+        assert_eq!(cql.updates(), 1);
+        for v in [
+            m.q_loss,
+            m.td_loss,
+            m.cql_loss,
+            m.cql_gap,
+            m.q1_mean,
+            m.q2_mean,
+            m.actor_loss,
+            m.alpha_loss,
+            m.alpha,
+            m.entropy,
+        ] {
+            assert!(v.is_finite(), "{m:?}");
+        }
+        let step = (cql.alpha() / alpha0).ln();
+        assert!((step.abs() - config.alpha_lr).abs() < 1e-6, "log α step {step}");
+        let (q2, t2) = (params(&cql.q), params(&cql.q_target));
+        for ((t, q), t_old) in t2.iter().zip(&q2).zip(&t0) {
+            let expected = 0.005 * q + 0.995 * t_old;
+            assert!((t - expected).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn the_conservative_term_pushes_unseen_actions_down() {
+        // Dataset actions all at +0.5; with α_cql large, after some updates the critic ranks the
+        // dataset action above actions far from it.
+        let config = CqlConfig::new(2, 1)
+            .with_hidden(32)
+            .with_batch_size(32)
+            .with_q_lr(3e-3)
+            .with_cql_n_actions(8);
+        let device = Default::default();
+        let mut cql = build_mlp::<B>(config, &device).unwrap();
+        let mut buf = ReplayBuffer::new(64, 2, 1, 1).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for _ in 0..64 {
+            let obs = standard_normal(&mut rng, 2);
+            buf.push(Transition {
+                obs: &obs,
+                action: &[0.5],
+                reward: 0.0,
+                next_obs: &obs,
+                terminated: true,
+                truncated: false,
+            })
+            .unwrap();
+        }
+        for _ in 0..60 {
+            let batch = buf.sample::<B>(32, &device).unwrap();
+            cql.update_critics(&batch);
+        }
+        let obs = Tensor::<Inner, 2>::from_floats([[0.3, -0.2], [0.3, -0.2]], &device);
+        let act = Tensor::<Inner, 2>::from_floats([[0.5], [-0.9]], &device);
+        let q = cql.q.valid().q(obs, act).min_dim(1).into_data().to_vec::<f32>().unwrap();
+        assert!(q[0] > q[1] + 0.1, "Q(s, dataset a) {} vs Q(s, unseen a) {}", q[0], q[1]);
+    }
+
+    fn check_sac_loads<C, A>(cql: &Cql<B, C, A>, sac: Sac<B, C, A>, dir: &Path)
+    where
+        C: TrainCritic<B>,
+        A: TrainActor<B>,
+    {
+        let device = Default::default();
+        let mut sac = sac.load_checkpoint(dir).unwrap();
+        assert_eq!(sac.updates(), cql.updates());
+        assert_eq!(params(&sac.actor), params(&cql.actor));
+        assert_eq!(params(&sac.q), params(&cql.q));
+        assert_eq!(params(&sac.q_target), params(&cql.q_target));
+        assert_eq!(sac.alpha(), cql.alpha());
+        let obs: Vec<f32> = (0..2 * cql.config.obs_dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut cql_actor = cql.actor.valid();
+        let obs_t = Tensor::<Inner, 2>::from_data(
+            TensorData::new(obs.clone(), [2, cql.config.obs_dim]),
+            &device,
+        );
+        let expected = crate::sac::act_deterministic(&mut cql_actor, obs_t);
+        let expected = expected.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(sac.act(&obs, ActMode::Deterministic), expected);
+        // And SAC keeps training from there.
+        let mut buf = filled_buffer(cql.config.obs_dim, cql.config.act_dim, 32);
+        let m = sac.train_step(&buf.sample::<B>(16, &device).unwrap());
+        assert!(m.q_loss.is_finite() && m.actor_loss.is_finite(), "{m:?}");
+    }
+
+    #[test]
+    fn checkpoint_loads_into_sac_with_the_same_networks() {
+        let device = Default::default();
+        let config = small_config().with_seed(3);
+        let mut cql = build_mlp::<B>(config.clone(), &device).unwrap();
+        let mut buf = filled_buffer(5, 2, 64);
+        for _ in 0..3 {
+            cql.train_step(&buf.sample::<B>(16, &device).unwrap());
+        }
+        let dir = std::env::temp_dir().join(format!("equigate-cql-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        cql.save_checkpoint(&dir).unwrap();
+        assert!(dir.join(CQL_CONFIG_FILE).is_file());
+        let leftovers = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0, "no temporary files remain");
+
+        // A SAC built from the checkpoint's config.json (different seed: other initial weights).
+        let (sac_config, actor) = crate::sac::load_mlp_actor::<Inner>(&dir, &device).unwrap();
+        assert_eq!(sac_config, config.sac_config());
+        assert_eq!(params(&actor), params(&cql.actor));
+        let (q, actor) =
+            sac_config.mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(99), &device).unwrap();
+        check_sac_loads(&cql, Sac::new(sac_config, q, actor, &device), &dir);
+        let loaded: CqlConfig = checkpoint::load_config(&dir.join(CQL_CONFIG_FILE)).unwrap();
+        assert_eq!(loaded.cql_alpha, config.cql_alpha);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // Equi-CQL into Equi-SAC.
+        let g = Group::cyclic(4).unwrap();
+        let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+        let equi = EquiConfig::new().with_hidden_dim(16);
+        let config = CqlConfig::new(22, 6).with_equi(equi.clone()).with_cql_n_actions(2);
+        let mut cql = build_equi::<B>(config.clone(), &obs, &act, &device).unwrap();
+        let mut buf = filled_buffer(22, 6, 32);
+        cql.train_step(&buf.sample::<B>(8, &device).unwrap());
+        let dir = std::env::temp_dir().join(format!("equigate-ecql-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        cql.save_checkpoint(&dir).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(98);
+        let q = EquiCritic::<B>::new(&equi, &obs, &act, &mut rng, &device).unwrap();
+        let actor =
+            EquiActor::<B>::new(&equi, &ActorConfig::new(), &obs, &act, &mut rng, &device).unwrap();
+        check_sac_loads(&cql, Sac::new(config.sac_config(), q, actor, &device), &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn build_equi_checks_the_dimensions() {
+        let g = Group::cyclic(4).unwrap();
+        let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+        let err =
+            build_equi::<B>(CqlConfig::new(21, 6), &obs, &act, &Default::default()).err().unwrap();
+        assert!(matches!(
+            err,
+            OfflineError::LengthMismatch { what: "obs_dim", config: 21, representation: 22 }
+        ));
+    }
+}
