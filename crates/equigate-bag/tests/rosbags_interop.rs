@@ -1,0 +1,261 @@
+//! Interop with PyPI `rosbags`, an independent pure-Python rosbag2 reader and writer:
+//! equigate-written bags (metadata v9 and v5) open in rosbags and decode, with our schema texts,
+//! to the values written; rosbags-written bags (mcap and sqlite3) read here to theirs.
+//!
+//! Needs `python3` (or `$EQUIGATE_PYTHON`) with `pip install -r tests/requirements.txt`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_time_order, read_all};
+use equigate_bag::{
+    BagReader, BagWriter, Compression, MetadataVersion, Qos, Reliability, TopicInfo, WriterOptions,
+};
+use equigate_ros::msg::{
+    from_cdr, to_cdr, Float64MultiArray, Header, JointState, Point, PointStamped, Time,
+};
+use serde_json::{json, Value};
+
+fn python() -> String {
+    std::env::var("EQUIGATE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop").join(name)
+}
+
+/// Fails (not skips) without rosbags: CI installs tests/requirements.txt.
+fn require_rosbags() {
+    let out = Command::new(python()).args(["-c", "import rosbags"]).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {}: {e}; install Python 3 and `pip install -r tests/requirements.txt`",
+            python()
+        )
+    });
+    assert!(
+        out.status.success(),
+        "`import rosbags` failed in {}: {}\nRun `{} -m pip install -r tests/requirements.txt` (or set EQUIGATE_PYTHON)",
+        python(),
+        String::from_utf8_lossy(&out.stderr),
+        python()
+    );
+}
+
+fn run_python(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(python()).args(args).output().expect("run python");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}\n{}",
+        args,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Log time of step `i`: (100 + i) s + 1000 i ns, as rosbags_write.py uses.
+fn t(i: usize) -> (i32, u32, i64) {
+    let sec = 100 + i as i32;
+    let nanosec = 1000 * i as u32;
+    (sec, nanosec, i64::from(sec) * 1_000_000_000 + i64::from(nanosec))
+}
+
+fn joint_state(i: usize) -> JointState {
+    let (sec, nanosec, _) = t(i);
+    JointState {
+        header: Header::new(Time { sec, nanosec }, "base_link"),
+        name: vec!["shoulder".into(), "elbow".into()],
+        position: vec![0.5 * i as f64, -(i as f64)],
+        velocity: vec![1.0, 2.0],
+        effort: vec![],
+    }
+}
+
+fn command(i: usize) -> Float64MultiArray {
+    Float64MultiArray::flat(vec![i as f64, -0.25 * i as f64])
+}
+
+fn goal(i: usize) -> PointStamped {
+    let (sec, nanosec, _) = t(i);
+    PointStamped {
+        header: Header::new(Time { sec, nanosec }, "world"),
+        point: Point { x: 1.0, y: i as f64, z: -3.5 },
+    }
+}
+
+/// The decoded-fields JSON rosbags_read.py prints for step `i` of `topic`.
+fn expected_fields(topic: &str, i: usize) -> Value {
+    let (sec, nanosec, _) = t(i);
+    match topic {
+        "/joint_states" => json!({
+            "header": {"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": "base_link"},
+            "name": ["shoulder", "elbow"],
+            "position": [0.5 * i as f64, -(i as f64)],
+            "velocity": [1.0, 2.0],
+            "effort": [],
+        }),
+        "/commands" => json!({
+            "layout": {"dim": [], "data_offset": 0},
+            "data": [i as f64, -0.25 * i as f64],
+        }),
+        "/goal" => json!({
+            "header": {"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": "world"},
+            "point": {"x": 1.0, "y": i as f64, "z": -3.5},
+        }),
+        other => panic!("unexpected topic {other}"),
+    }
+}
+
+const N: usize = 20;
+
+/// (topic, step) in the order both writers write them.
+fn schedule() -> Vec<(&'static str, usize)> {
+    let mut out = Vec::new();
+    for i in 0..N {
+        out.push(("/joint_states", i));
+        if i % 2 == 0 {
+            out.push(("/commands", i));
+        }
+        if i % 5 == 0 {
+            out.push(("/goal", i));
+        }
+    }
+    out
+}
+
+#[test]
+fn equigate_bags_open_in_rosbags() {
+    require_rosbags();
+    for (version, compression) in [
+        (MetadataVersion::V9, Compression::Zstd),
+        (MetadataVersion::V5, Compression::Lz4),
+        (MetadataVersion::V9, Compression::None),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("to_rosbags");
+        let options = WriterOptions {
+            compression,
+            chunk_size: 2048,
+            metadata_version: version,
+            ..WriterOptions::default()
+        };
+        let mut writer = BagWriter::create(&dir, options).unwrap();
+        let js = writer
+            .add_topic(TopicInfo::cdr(
+                "/joint_states",
+                "sensor_msgs/msg/JointState",
+                Qos::reliable(10),
+            ))
+            .unwrap();
+        let cmd = writer
+            .add_topic(TopicInfo::cdr(
+                "/commands",
+                "std_msgs/msg/Float64MultiArray",
+                Qos::reliable(10),
+            ))
+            .unwrap();
+        let gl = writer
+            .add_topic(TopicInfo::cdr(
+                "/goal",
+                "geometry_msgs/msg/PointStamped",
+                Qos::sensor_data(5),
+            ))
+            .unwrap();
+        for (topic, i) in schedule() {
+            let (id, cdr) = match topic {
+                "/joint_states" => (js, to_cdr(&joint_state(i)).unwrap()),
+                "/commands" => (cmd, to_cdr(&command(i)).unwrap()),
+                _ => (gl, to_cdr(&goal(i)).unwrap()),
+            };
+            writer.write(id, t(i).2, &cdr).unwrap();
+        }
+        writer.finish().unwrap();
+
+        let out = run_python(&[script("rosbags_read.py").as_os_str(), dir.as_os_str()]);
+        let got: Value = serde_json::from_str(&out).unwrap();
+        let label = format!("{version:?} {compression:?}");
+        assert_eq!(
+            got["topics"],
+            json!({
+                "/joint_states": {"type": "sensor_msgs/msg/JointState", "count": 20},
+                "/commands": {"type": "std_msgs/msg/Float64MultiArray", "count": 10},
+                "/goal": {"type": "geometry_msgs/msg/PointStamped", "count": 4},
+            }),
+            "{label}"
+        );
+        // Decoded with our schema texts, not rosbags' own type store.
+        assert_eq!(
+            got["msgdef_types"],
+            json!([
+                "geometry_msgs/msg/PointStamped",
+                "sensor_msgs/msg/JointState",
+                "std_msgs/msg/Float64MultiArray"
+            ]),
+            "{label}"
+        );
+        let messages = got["messages"].as_array().unwrap();
+        let schedule = schedule();
+        assert_eq!(messages.len(), schedule.len(), "{label}");
+        for (m, (topic, i)) in messages.iter().zip(&schedule) {
+            assert_eq!(m["topic"], json!(topic), "{label}");
+            assert_eq!(m["timestamp"], json!(t(*i).2), "{label}");
+            assert_eq!(m["fields"], expected_fields(topic, *i), "{label} {topic} step {i}");
+        }
+    }
+}
+
+#[test]
+fn rosbags_bags_open_in_equigate() {
+    require_rosbags();
+    for storage in ["mcap", "sqlite3"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(format!("from_rosbags_{storage}"));
+        run_python(&[
+            script("rosbags_write.py").as_os_str(),
+            dir.as_os_str(),
+            "--storage".as_ref(),
+            storage.as_ref(),
+        ]);
+        let reader = BagReader::open(&dir).unwrap();
+        assert!(reader.recovery().is_none(), "{storage}");
+        assert_eq!(reader.metadata().version, 9);
+        assert_eq!(reader.metadata().storage_identifier, storage);
+        let goal_topic = reader.topics().iter().find(|t| t.name == "/goal").unwrap();
+        assert_eq!(goal_topic.type_name, "geometry_msgs/msg/PointStamped");
+        assert_eq!(goal_topic.offered_qos.len(), 1);
+        assert_eq!(goal_topic.offered_qos[0].reliability, Reliability::BestEffort);
+        assert_eq!(goal_topic.offered_qos[0].depth, 5);
+
+        let messages = read_all(&reader);
+        assert_time_order(&messages);
+        let schedule = schedule();
+        assert_eq!(messages.len(), schedule.len(), "{storage}");
+        // Equal log times: rosbags' order within a time is its own; match by (time, topic).
+        for (topic, i) in schedule {
+            let m = messages
+                .iter()
+                .find(|m| &*m.topic == topic && m.log_time_ns == t(i).2)
+                .unwrap_or_else(|| panic!("{storage}: no {topic} at step {i}"));
+            match topic {
+                "/joint_states" => {
+                    assert_eq!(&*m.type_name, "sensor_msgs/msg/JointState");
+                    assert_eq!(
+                        from_cdr::<JointState>(&m.data).unwrap(),
+                        joint_state(i),
+                        "{storage}"
+                    );
+                }
+                "/commands" => {
+                    assert_eq!(
+                        from_cdr::<Float64MultiArray>(&m.data).unwrap(),
+                        command(i),
+                        "{storage}"
+                    );
+                }
+                _ => assert_eq!(from_cdr::<PointStamped>(&m.data).unwrap(), goal(i), "{storage}"),
+            }
+        }
+    }
+}
