@@ -465,3 +465,205 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::test_util::{ur5e_act, ur5e_obs};
+    use crate::replay::{ReplayBuffer, Transition};
+    use crate::sac::{act_deterministic, standard_normal, Sac};
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::{Module, ModuleVisitor, Param};
+    use equigate_symmetry::Group;
+
+    type B = Autodiff<Flex>;
+    type Inner = Flex;
+
+    fn vec<const D: usize>(t: Tensor<Inner, D>) -> Vec<f32> {
+        t.into_data().to_vec::<f32>().unwrap()
+    }
+
+    fn t2(v: &[f32], shape: [usize; 2]) -> Tensor<Inner, 2> {
+        Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
+    }
+
+    fn filled_buffer(obs_dim: usize, act_dim: usize, n: usize) -> ReplayBuffer {
+        let mut buf = ReplayBuffer::new(n, obs_dim, act_dim, 3).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for k in 0..n {
+            let obs = standard_normal(&mut rng, obs_dim);
+            let next = standard_normal(&mut rng, obs_dim);
+            let act: Vec<f32> =
+                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
+            buf.push(Transition {
+                obs: &obs,
+                action: &act,
+                reward: -obs[0].abs(),
+                next_obs: &next,
+                terminated: k % 7 == 0,
+                truncated: false,
+            })
+            .unwrap();
+        }
+        buf
+    }
+
+    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
+                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+            }
+        }
+        let mut c = Collect(Vec::new());
+        m.visit(&mut c);
+        c.0
+    }
+
+    #[test]
+    fn expectile_loss_weights_positive_residuals_by_tau() {
+        // u = [2, −1, 0.5], τ = 0.7: (0.7·4 + 0.3·1 + 0.7·0.25)/3.
+        let u = t2(&[2.0, -1.0, 0.5], [3, 1]);
+        let loss = vec(expectile_loss(u.clone(), 0.7))[0];
+        let expected = (0.7 * 4.0 + 0.3 * 1.0 + 0.7 * 0.25) / 3.0;
+        assert!((loss - expected).abs() < 1e-6, "{loss} vs {expected}");
+        // τ = 0.5 is half the mean squared error.
+        let loss = vec(expectile_loss(u, 0.5))[0];
+        assert!((loss - 0.5 * (4.0 + 1.0 + 0.25) / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn advantage_weights_are_exp_beta_a_clipped_at_100() {
+        let w = vec(advantage_weights(t2(&[0.0, 1.0, -1.0, 10.0], [4, 1]), 3.0, EXP_ADV_MAX));
+        let e3 = 3f32.exp();
+        assert!((w[0] - 1.0).abs() < 1e-6);
+        assert!((w[1] - e3).abs() < 1e-4 && (w[2] - 1.0 / e3).abs() < 1e-6, "{w:?}");
+        assert_eq!(w[3], 100.0, "exp(30) is clipped");
+    }
+
+    #[test]
+    fn log_prob_of_given_actions_matches_the_sampler() {
+        let mean = t2(&[0.3, -1.0, 1.5, 0.0], [2, 2]);
+        let log_std = t2(&[-1.0, 0.5, 0.0, -3.0], [2, 2]);
+        let eps = t2(&[1.0, -0.5, 0.7, 0.1], [2, 2]);
+        let (a, lp) = tanh_gaussian(mean.clone(), log_std.clone(), eps);
+        let lp2 = tanh_gaussian_log_prob(mean.clone(), log_std.clone(), a);
+        for (x, y) in vec(lp).iter().zip(vec(lp2)) {
+            assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+        }
+        // Actions at the bounds are clamped: finite log-likelihoods.
+        let lp = vec(tanh_gaussian_log_prob(mean, log_std, t2(&[1.0, -1.0, 1.0, 1.0], [2, 2])));
+        assert!(lp.iter().all(|v| v.is_finite()), "{lp:?}");
+    }
+
+    #[test]
+    fn cosine_schedule_anneals_to_zero_and_stays() {
+        assert_eq!(cosine_lr(3e-4, 0, 100), 3e-4);
+        assert!((cosine_lr(3e-4, 50, 100) - 1.5e-4).abs() < 1e-12);
+        assert!(cosine_lr(3e-4, 100, 100).abs() < 1e-12);
+        assert!(cosine_lr(3e-4, 150, 100).abs() < 1e-12);
+    }
+
+    #[test]
+    fn train_step_steps_each_network_and_anneals_the_actor_lr() {
+        let config = IqlConfig::new(5, 2).with_hidden(32).with_batch_size(16).with_total_updates(4);
+        let device = Default::default();
+        let mut iql = build_mlp::<B>(config.clone(), &device).unwrap();
+        let mut buf = filled_buffer(5, 2, 64);
+        let batch = buf.sample::<B>(16, &device).unwrap();
+        let (q0, v0, a0) = (params(&iql.q), params(&iql.value), params(&iql.actor));
+
+        let (_, _, adv) = iql.update_value(&batch);
+        assert_eq!(adv.dims(), [16, 1]);
+        assert_eq!((params(&iql.q), params(&iql.actor)), (q0.clone(), a0.clone()));
+        assert_ne!(params(&iql.value), v0);
+
+        let mut lrs = Vec::new();
+        for _ in 0..5 {
+            let m = iql.train_step(&batch);
+            for v in [
+                m.value_loss,
+                m.v_mean,
+                m.q_loss,
+                m.q1_mean,
+                m.q2_mean,
+                m.actor_loss,
+                m.advantage_mean,
+                m.weight_mean,
+                m.weight_clipped,
+            ] {
+                assert!(v.is_finite(), "{m:?}");
+            }
+            assert!(m.weight_mean > 0.0 && m.weight_mean <= 100.0);
+            lrs.push(m.policy_lr);
+        }
+        assert_eq!(iql.updates(), 5);
+        assert_ne!(params(&iql.q), q0);
+        assert_ne!(params(&iql.actor), a0);
+        assert_eq!(lrs[0], 3e-4);
+        assert!((lrs[2] - 1.5e-4).abs() < 1e-12 && lrs[4] == 0.0, "{lrs:?}");
+    }
+
+    #[test]
+    fn checkpoint_loads_into_sac_with_the_same_networks() {
+        let device = Default::default();
+        let config = IqlConfig::new(5, 2).with_hidden(32).with_seed(5);
+        let mut iql = build_mlp::<B>(config.clone(), &device).unwrap();
+        let mut buf = filled_buffer(5, 2, 64);
+        for _ in 0..3 {
+            iql.train_step(&buf.sample::<B>(16, &device).unwrap());
+        }
+        let dir = std::env::temp_dir().join(format!("equigate-iql-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        iql.save_checkpoint(&dir).unwrap();
+        for f in [IQL_CONFIG_FILE, VALUE_FILE, VALUE_OPTIM_FILE] {
+            assert!(dir.join(f).is_file(), "{f}");
+        }
+        let (sac_config, _) = crate::sac::load_mlp_actor::<Inner>(&dir, &device).unwrap();
+        assert_eq!(sac_config, config.sac_config());
+        let (q, actor) =
+            sac_config.mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(99), &device).unwrap();
+        let mut sac =
+            Sac::new(sac_config.clone(), q, actor, &device).load_checkpoint(&dir).unwrap();
+        assert_eq!(params(&sac.actor), params(&iql.actor));
+        assert_eq!(params(&sac.q), params(&iql.q));
+        assert_eq!(params(&sac.q_target), params(&iql.q_target));
+        assert!((sac.alpha() - sac_config.init_temperature).abs() < 1e-6);
+        let obs: Vec<f32> = (0..10).map(|i| (i as f32 * 0.37).sin()).collect();
+        let expected = vec(act_deterministic(&iql.actor.valid(), t2(&obs, [2, 5])));
+        assert_eq!(sac.act(&obs, ActMode::Deterministic), expected);
+        let m = sac.train_step(&buf.sample::<B>(16, &device).unwrap());
+        assert!(m.q_loss.is_finite() && m.alpha.is_finite(), "{m:?}");
+        let value = MlpValue::<Inner>::new(
+            &MlpConfig::new().with_hidden(vec![32; 2]),
+            5,
+            &mut ChaCha8Rng::seed_from_u64(1),
+            &device,
+        )
+        .unwrap();
+        let value = checkpoint::load_module(value, &dir.join(VALUE_FILE), &device).unwrap();
+        assert_eq!(params(&value), params(&iql.value));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn equi_iql_trains_and_its_value_is_invariant() {
+        let device = Default::default();
+        let g = Group::cyclic(4).unwrap();
+        let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
+        let config = IqlConfig::new(22, 6).with_equi(EquiConfig::new().with_hidden_dim(16));
+        let mut iql = build_equi::<B>(config, &obs, &act, &device).unwrap();
+        let mut buf = filled_buffer(22, 6, 32);
+        let m = iql.train_step(&buf.sample::<B>(8, &device).unwrap());
+        assert!(m.value_loss.is_finite() && m.actor_loss.is_finite(), "{m:?}");
+        let x: Vec<f32> = (0..22).map(|i| (i as f32 * 0.9).cos()).collect();
+        let v = iql.value.valid();
+        let v0 = vec(v.v(t2(&x, [1, 22])))[0];
+        for e in g.elements() {
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let gx: Vec<f32> = obs.act(e, &x64).unwrap().iter().map(|&v| v as f32).collect();
+            let vg = vec(v.v(t2(&gx, [1, 22])))[0];
+            assert!((vg - v0).abs() < 1e-4 * v0.abs().max(1.0), "{vg} vs {v0}");
+        }
+    }
+}

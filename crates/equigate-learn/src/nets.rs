@@ -877,6 +877,43 @@ mod tests {
     }
 
     #[test]
+    fn value_is_invariant_for_every_kind_c4_c8() {
+        let mut rng = ChaCha8Rng::seed_from_u64(18);
+        let dev = Default::default();
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let obs = ur5e_obs(&g);
+            let out = Representation::trivial(&g);
+            for cfg in kinds() {
+                let mut value = EquiValue::<TB>::new(&cfg, &obs, &mut rng, &dev).unwrap();
+                zero_basic(&mut value.trunk);
+                assert_eq!(value.trunk.layers.len(), 3);
+                let err = equivariance_error(&obs, &out, |x| value.forward(x), &mut rng);
+                assert!(err < TOL, "C{n} {:?} value: {err}", cfg.kind);
+                let frozen = value.frozen();
+                let x = tensor(&random_rows(&mut rng, 4, 22), 22);
+                let (y, yf) = (values(value.forward(x.clone())), values(frozen.forward(x)));
+                assert_eq!(y.len(), 4);
+                assert!(rel_err(&yf, &y) < 1e-5);
+            }
+        }
+        // Every parameter of the value networks gets a gradient.
+        let g = Group::cyclic(4).unwrap();
+        let s = ad_rows(&mut rng, 16, 22);
+        for cfg in kinds() {
+            let value = EquiValue::<AD>::new(&cfg, &ur5e_obs(&g), &mut rng, &dev).unwrap();
+            let mut loss = value.forward(s.clone()).square().sum();
+            if let Some(p) = value.prior() {
+                loss = loss + p.sum();
+            }
+            assert_all_grads(&value, &loss.backward());
+        }
+        let value = MlpValue::<AD>::new(&MlpConfig::new(), 22, &mut rng, &dev).unwrap();
+        assert_eq!(value.forward(s.clone()).dims(), [16, 1]);
+        assert_all_grads(&value, &value.forward(s).square().sum().backward());
+    }
+
+    #[test]
     fn rpp_critic_is_not_exact_with_its_basic_path() {
         let mut rng = ChaCha8Rng::seed_from_u64(12);
         let g = Group::cyclic(4).unwrap();
