@@ -3,8 +3,10 @@
 //! Node executables in `nodes/` stay about a screen long and call into here.
 
 pub mod agent;
+pub mod collect;
 pub mod command;
 pub mod convert;
+pub mod dataset;
 pub mod detect;
 pub mod lambda_map;
 pub mod logging;
@@ -12,6 +14,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod nodes;
 pub mod observe;
+pub mod offline;
 pub mod online;
 pub mod plot;
 pub mod policy;

@@ -5,6 +5,8 @@
 //!                [--steps N] [--out runs/NAME] [--resume] [--device cpu|cuda]
 //! equigate eval RUN_DIR [--episodes 100]
 //! equigate plot --out curves.png RUN_DIR...
+//! equigate collect --out bags/NAME [--steps 10000] [--noise 0.1]
+//! equigate offline --algo cql|iql [--equivariant] --bag bags/NAME [--updates 20000] [--out runs/NAME]
 //! ```
 
 use std::io::IsTerminal as _;
@@ -124,6 +126,61 @@ enum Command {
         /// `--ros-args ...`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Record a dataset bag (rosbag2, MCAP) of a scripted reaching controller with exploration
+    /// noise driving the built-in simulator: /clock, /joint_states, /goal and the velocity
+    /// commands, as the lockstep graph carries them.
+    Collect {
+        /// Train config: robot and task (YAML, as `train`).
+        #[arg(long, default_value = "config/train/ur5e_reach_obstacles.yaml")]
+        config: String,
+        /// Control steps (transitions) to record.
+        #[arg(long, default_value_t = 10_000)]
+        steps: usize,
+        /// Gaussian noise on each joint's command, as a fraction of its velocity limit.
+        #[arg(long, default_value_t = 0.1)]
+        noise: f64,
+        /// Probability of a uniform random command instead of the controller's.
+        #[arg(long, default_value_t = 0.1)]
+        random_prob: f64,
+        /// Seed of the episodes and the noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Bag directory to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train CQL or IQL (or Equi-CQL / Equi-IQL) offline on bags, evaluate in the simulator, and
+    /// write a run directory that `eval`, policy_node and `train --resume` read.
+    Offline {
+        /// The algorithm.
+        #[arg(long, value_enum)]
+        algo: equigate::offline::OfflineAlgo,
+        /// Invariant critics, equivariant actor (the task's C_n).
+        #[arg(long)]
+        equivariant: bool,
+        /// A bag directory (repeat for several).
+        #[arg(long = "bag", required = true)]
+        bags: Vec<PathBuf>,
+        /// Train config: robot, task, group order, seed, widths, batch size, γ, τ, evaluation
+        /// episodes (YAML, as `train`).
+        #[arg(long, default_value = "config/train/ur5e_reach_obstacles.yaml")]
+        config: String,
+        /// Gradient updates.
+        #[arg(long, default_value_t = 20_000)]
+        updates: u64,
+        /// Evaluate every this many updates.
+        #[arg(long, default_value_t = 5_000)]
+        eval_every: u64,
+        /// Override the config's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run directory (default: runs/offline-<algo>[-equi]-s<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where the networks run.
+        #[arg(long, value_enum, default_value_t = Device::Cpu)]
+        device: Device,
     },
     /// Draw the learning curves of several runs into one PNG; runs of the same agent are pooled
     /// (mean line, min–max band).
@@ -391,6 +448,95 @@ fn main() -> anyhow::Result<()> {
                 "detector" => equigate::nodes::detector::run(args),
                 other => bail!("no node `{other}`: sim, policy or detector"),
             }
+        }
+        Command::Collect { config, steps, noise, random_prob, seed, out } => {
+            let config = TrainConfig::load(&equigate::resources::resolve(&config))?;
+            let spec = train::EnvSpec::load(&config)?;
+            let controller =
+                equigate::collect::ScriptedReach { noise, random_prob, ..Default::default() };
+            let s = equigate::collect::collect_scripted(&spec, &controller, seed, steps, &out)?;
+            println!(
+                "wrote {}: {} steps in {} episodes ({} successes, {} blocked steps), {} messages",
+                out.display(),
+                s.steps,
+                s.episodes,
+                s.successes,
+                s.collisions,
+                s.messages
+            );
+            Ok(())
+        }
+        Command::Offline {
+            algo,
+            equivariant,
+            bags,
+            config,
+            updates,
+            eval_every,
+            seed,
+            out,
+            device,
+        } => {
+            let mut train_config = TrainConfig::load(&equigate::resources::resolve(&config))?;
+            if let Some(seed) = seed {
+                train_config.seed = seed;
+            }
+            let name = format!(
+                "offline-{}{}-s{}",
+                match algo {
+                    equigate::offline::OfflineAlgo::Cql => "cql",
+                    equigate::offline::OfflineAlgo::Iql => "iql",
+                },
+                if equivariant { "-equi" } else { "" },
+                train_config.seed
+            );
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(name));
+            let offline = equigate::offline::OfflineConfig {
+                algo,
+                equivariant,
+                bags,
+                topics: Default::default(),
+                joints: Vec::new(),
+                updates,
+                eval_every,
+                train: train_config,
+            };
+            let report = |u: u64, e: &EvalResult| {
+                println!(
+                    "{u:>7} updates: return {:.2}, success {:.0}%",
+                    e.mean_return,
+                    100.0 * e.success_rate
+                );
+            };
+            let summary = match device {
+                Device::Cpu => equigate::offline::run::<Autodiff<Flex>>(
+                    &offline,
+                    &out,
+                    &Default::default(),
+                    report,
+                )?,
+                Device::Cuda => {
+                    let mut summary = None;
+                    cuda(|d| {
+                        summary =
+                            Some(equigate::offline::run::<CudaBackend>(&offline, &out, d, report)?);
+                        Ok(())
+                    })?;
+                    summary.expect("set by the closure")
+                }
+            };
+            println!("dataset: {}", summary.dataset);
+            println!(
+                "{}: success {:.0}% (random {:.0}%), return {:.2} (random {:.2}), {:.1} updates/s; wrote {}",
+                out.display(),
+                100.0 * summary.final_eval.success_rate,
+                100.0 * summary.random_eval.success_rate,
+                summary.final_eval.mean_return,
+                summary.random_eval.mean_return,
+                summary.updates_per_s,
+                out.display()
+            );
+            Ok(())
         }
         Command::Plot { out, runs } => {
             let curves = runs
