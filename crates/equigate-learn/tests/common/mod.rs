@@ -1,0 +1,3 @@
+//! What the offline integration tests share.
+
+pub mod point_reach;
