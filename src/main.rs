@@ -117,13 +117,19 @@ enum Command {
         #[arg(long)]
         no_detector: bool,
     },
-    /// Run one node (`sim`, `policy`, `detector`) with its `--ros-args`, as its own executable
-    /// would (what `graph` starts).
+    /// Run one node (`sim`, `policy`, `detector`, `record`) with its `--ros-args`, as its own
+    /// executable would (what `graph` starts).
     #[command(hide = true)]
     Node {
-        /// sim | policy | detector.
+        /// sim | policy | detector | record.
         name: String,
         /// `--ros-args ...`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Record topics into a rosbag2 bag (a node: takes --ros-args).
+    Record {
+        /// `--ros-args ...` (parameters: config/record.yaml).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -440,13 +446,17 @@ fn main() -> anyhow::Result<()> {
                 detector: !no_detector,
             })
         }
+        Command::Record { args } => equigate::nodes::record::run(equigate_ros::RosArgs::parse(
+            std::iter::once("record".to_owned()).chain(args),
+        )?),
         Command::Node { name, args } => {
             let args = equigate_ros::RosArgs::parse(std::iter::once(name.clone()).chain(args))?;
             match name.as_str() {
                 "sim" => equigate::nodes::sim::run(args),
                 "policy" => equigate::nodes::policy::run(args),
                 "detector" => equigate::nodes::detector::run(args),
-                other => bail!("no node `{other}`: sim, policy or detector"),
+                "record" => equigate::nodes::record::run(args),
+                other => bail!("no node `{other}`: sim, policy, detector or record"),
             }
         }
         Command::Collect { config, steps, noise, random_prob, seed, out } => {

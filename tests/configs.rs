@@ -23,7 +23,7 @@ fn files(dir: &str) -> Vec<PathBuf> {
 fn is_other_node(path: &Path) -> bool {
     path.file_name().is_some_and(|n| {
         let n = n.to_string_lossy();
-        n.starts_with("policy_") || n.starts_with("detector_")
+        n.starts_with("policy_") || n.starts_with("detector_") || n.starts_with("record")
     })
 }
 
@@ -113,4 +113,19 @@ fn every_detector_node_parameter_file_builds_its_detector() {
         OnlineDetector::<Autodiff<Flex>>::new(&config, &Default::default())
             .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     }
+}
+
+/// config/record.yaml: record_node's parameters parse and validate (every topic one of the
+/// graph's), and are the defaults of [`equigate::nodes::record::RecordConfig`].
+#[test]
+fn record_node_parameter_file_parses_and_names_graph_topics() {
+    use equigate::nodes::record::{graph_topic, RecordConfig};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/record.yaml");
+    let mut params = Params::new("/record_node");
+    params.merge_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!params.is_empty(), "{} has no record_node parameters", path.display());
+    let config: RecordConfig = params.deserialize().unwrap_or_else(|e| panic!("{e}"));
+    config.validate().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    assert_eq!(config, RecordConfig::default(), "config/record.yaml shows the defaults");
+    assert!(config.topics.iter().all(|t| graph_topic(t).is_ok()));
 }

@@ -9,4 +9,5 @@
 
 pub mod detector;
 pub mod policy;
+pub mod record;
 pub mod sim;

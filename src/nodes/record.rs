@@ -1,0 +1,514 @@
+//! record_node: records topics of the equigate graph into a rosbag2 bag (MCAP storage, as
+//! `ros2 bag record` writes it since Iron), without ROS installed.
+//!
+//! ```text
+//! equigate record --ros-args --params-file config/record.yaml -p output:=bags/run1
+//! equigate record --ros-args -p use_sim_time:=true -p metadata_version:=5   # lockstep, Humble
+//! ```
+//!
+//! Subscribes to each topic of `topics` with the type and QoS it has in the graph
+//! ([`GRAPH_TOPICS`]: reliable keep last 10 for states and commands, best effort keep last 5 for
+//! the depth image), re-serializes every message as CDR and writes it with its receive time as
+//! log time: the wall clock (ns since the Unix epoch), or with `use_sim_time` the latest `/clock`
+//! (ns since the start of simulation, 0 before the first). On SIGINT/SIGTERM it finishes the bag
+//! (MCAP summary and footer, then `metadata.yaml`) and logs the messages per topic. A recorder
+//! killed with SIGKILL leaves the complete chunks and no metadata.yaml; `equigate_bag::BagReader`
+//! recovers them. Messages that fail to deserialize or to write are counted and logged
+//! (throttled), never fatal. Parameters: [`RecordConfig`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::sim_server::Every;
+use anyhow::{bail, Context as _, Result};
+use equigate_bag::{
+    BagWriter, Compression, MetadataVersion, Qos, TopicId, TopicInfo, WriterOptions,
+};
+use equigate_ros::msg::{
+    to_cdr, CameraInfo, Clock, DiagnosticArray, Float32, Float64MultiArray, Image, JointState,
+    PointStamped, RosMsg, Time,
+};
+use equigate_ros::ros2_client::Subscription;
+use equigate_ros::{qos_reliable, qos_sensor_data, Params, Ros, RosArgs};
+use serde::{Deserialize, Serialize};
+
+/// Chunk compression of the bag's MCAP file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BagCompression {
+    /// Uncompressed chunks.
+    None,
+    /// Zstandard chunks (default).
+    #[default]
+    Zstd,
+    /// LZ4 frame chunks.
+    Lz4,
+}
+
+/// Parameters of record_node (`record_node: ros__parameters:` in config/record.yaml). Unknown
+/// parameters are rejected, naming the file they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Bag directory to create; it must not exist or be empty. Empty (default):
+    /// `bags/equigate_<UTC YYYY_MM_DD-HH_MM_SS>`, as rosbag2 names its bags.
+    pub output: String,
+    /// Topics to record, resolved against the node's namespace and remappable with `-r`. Each
+    /// must be one of [`GRAPH_TOPICS`] (default: `/joint_states`, `/goal`,
+    /// `/forward_velocity_controller/commands`, `/clock`, `/diagnostics`, `/equigate/lambda`;
+    /// add `/camera/depth/image_raw` for the depth images, about 16 KiB each at 15 Hz).
+    pub topics: Vec<String>,
+    /// `none`, `zstd` or `lz4` chunk compression (default: `zstd`).
+    pub compression: BagCompression,
+    /// metadata.yaml version: `9` (Jazzy, default) or `5` (readable by Humble's rosbag2).
+    pub metadata_version: u32,
+    /// Uncompressed MCAP chunk size, bytes (default: `786432`, rosbag2's). A recorder killed
+    /// with SIGKILL loses at most about the last chunk.
+    pub chunk_size: u64,
+    /// Log times from `/clock` (ns of simulated time) instead of the wall clock (default:
+    /// `false`; set it with a lockstep simulator).
+    pub use_sim_time: bool,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        Self {
+            output: String::new(),
+            topics: [
+                "/joint_states",
+                "/goal",
+                "/forward_velocity_controller/commands",
+                "/clock",
+                "/diagnostics",
+                "/equigate/lambda",
+            ]
+            .map(String::from)
+            .to_vec(),
+            compression: BagCompression::Zstd,
+            metadata_version: 9,
+            chunk_size: WriterOptions::default().chunk_size,
+            use_sim_time: false,
+        }
+    }
+}
+
+impl RecordConfig {
+    /// Checks the values serde cannot: the metadata version, a positive chunk size, at least
+    /// one topic, and that every topic is one of [`GRAPH_TOPICS`].
+    ///
+    /// # Errors
+    /// The first bad parameter, named.
+    pub fn validate(&self) -> Result<()> {
+        if !matches!(self.metadata_version, 5 | 9) {
+            bail!(
+                "parameter `metadata_version` = {} must be 9 (Jazzy) or 5 (Humble)",
+                self.metadata_version
+            );
+        }
+        if self.chunk_size == 0 {
+            bail!("parameter `chunk_size` must be positive (bytes)");
+        }
+        if self.topics.is_empty() {
+            bail!("parameter `topics` is empty: nothing to record");
+        }
+        for topic in &self.topics {
+            graph_topic(topic)?;
+        }
+        Ok(())
+    }
+
+    /// The bag writer's options.
+    pub fn writer_options(&self) -> WriterOptions {
+        let defaults = WriterOptions::default();
+        WriterOptions {
+            compression: match self.compression {
+                BagCompression::None => Compression::None,
+                BagCompression::Zstd => Compression::Zstd,
+                BagCompression::Lz4 => Compression::Lz4,
+            },
+            chunk_size: self.chunk_size,
+            metadata_version: match self.metadata_version {
+                5 => MetadataVersion::V5,
+                _ => MetadataVersion::V9,
+            },
+            ros_distro: std::env::var("ROS_DISTRO").unwrap_or(defaults.ros_distro),
+        }
+    }
+
+    /// `output`, or `bags/equigate_<UTC now>` when it is empty.
+    pub fn output_dir(&self) -> PathBuf {
+        if self.output.is_empty() {
+            PathBuf::from("bags").join(format!("equigate_{}", utc_stamp(Time::now())))
+        } else {
+            PathBuf::from(&self.output)
+        }
+    }
+}
+
+/// The message types of the equigate graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphType {
+    /// sensor_msgs/msg/JointState
+    JointState,
+    /// geometry_msgs/msg/PointStamped
+    PointStamped,
+    /// std_msgs/msg/Float64MultiArray
+    Float64MultiArray,
+    /// rosgraph_msgs/msg/Clock
+    Clock,
+    /// diagnostic_msgs/msg/DiagnosticArray
+    DiagnosticArray,
+    /// std_msgs/msg/Float32
+    Float32,
+    /// sensor_msgs/msg/Image
+    Image,
+    /// sensor_msgs/msg/CameraInfo
+    CameraInfo,
+}
+
+/// A topic of the graph: its name without the leading `/`, type, and whether it is sensor data
+/// (best effort) rather than reliable.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphTopic {
+    /// Name relative to the graph's namespace, e.g. `joint_states`.
+    pub name: &'static str,
+    /// Message type.
+    pub msg: GraphType,
+    /// Best effort keep last 5 (images) instead of reliable keep last 10.
+    pub sensor_data: bool,
+}
+
+/// Every topic that the sim, policy and detector nodes publish, with its type and QoS.
+pub const GRAPH_TOPICS: &[GraphTopic] = &[
+    GraphTopic { name: "joint_states", msg: GraphType::JointState, sensor_data: false },
+    GraphTopic { name: "goal", msg: GraphType::PointStamped, sensor_data: false },
+    GraphTopic {
+        name: "forward_velocity_controller/commands",
+        msg: GraphType::Float64MultiArray,
+        sensor_data: false,
+    },
+    GraphTopic { name: "clock", msg: GraphType::Clock, sensor_data: false },
+    GraphTopic { name: "diagnostics", msg: GraphType::DiagnosticArray, sensor_data: false },
+    GraphTopic { name: "equigate/lambda", msg: GraphType::Float32, sensor_data: false },
+    GraphTopic { name: "equigate/lambda_map", msg: GraphType::Image, sensor_data: false },
+    GraphTopic { name: "equigate/lambda_map/rgb", msg: GraphType::Image, sensor_data: false },
+    GraphTopic { name: "camera/depth/image_raw", msg: GraphType::Image, sensor_data: true },
+    GraphTopic { name: "camera/depth/camera_info", msg: GraphType::CameraInfo, sensor_data: false },
+];
+
+/// The graph topic `topic` names: the same name, with or without a leading `/` or a namespace
+/// in front (`/arm1/joint_states` is `joint_states`).
+///
+/// # Errors
+/// A topic the graph does not have, listing those it has.
+pub fn graph_topic(topic: &str) -> Result<GraphTopic> {
+    let name = topic.trim_start_matches('/');
+    GRAPH_TOPICS
+        .iter()
+        .find(|t| name == t.name || name.ends_with(&format!("/{}", t.name)))
+        .copied()
+        .with_context(|| {
+            let known: Vec<&str> = GRAPH_TOPICS.iter().map(|t| t.name).collect();
+            format!(
+                "parameter `topics`: `{topic}` is not a topic of the equigate graph, so its type is \
+                 unknown; known (under any namespace): {}",
+                known.join(", ")
+            )
+        })
+}
+
+/// One received message, serialized again.
+struct Taken {
+    /// CDR with the encapsulation header.
+    cdr: Vec<u8>,
+    /// DDS receive time, ns since the Unix epoch.
+    received_ns: Option<i64>,
+    /// The simulated time a `/clock` message carries, ns.
+    clock_ns: Option<i64>,
+}
+
+/// A subscription of any graph type, giving CDR.
+trait CdrSource {
+    /// The next pending message; `Ok(None)` when none is pending. An error consumes the bad
+    /// sample (RustDDS advances its read pointer either way).
+    fn take_cdr(&self) -> Result<Option<Taken>, String>;
+}
+
+struct Typed<M: RosMsg> {
+    sub: Subscription<M>,
+    clock: fn(&M) -> Option<i64>,
+}
+
+impl<M: RosMsg> CdrSource for Typed<M> {
+    fn take_cdr(&self) -> Result<Option<Taken>, String> {
+        let Some((msg, info)) = self.sub.take().map_err(|e| format!("{e:?}"))? else {
+            return Ok(None);
+        };
+        let cdr = to_cdr(&msg).map_err(|e| e.to_string())?;
+        let received_ns = info.received_timestamp().map(|t| t.to_nanos());
+        Ok(Some(Taken { cdr, received_ns, clock_ns: (self.clock)(&msg) }))
+    }
+}
+
+fn no_clock<M>(_: &M) -> Option<i64> {
+    None
+}
+
+/// A subscription to `topic` of type `M`, and the type's name `pkg/msg/Type`.
+fn typed<M: RosMsg>(
+    ros: &mut Ros,
+    topic: &str,
+    qos: equigate_ros::ros2_client::QosProfile,
+    clock: fn(&M) -> Option<i64>,
+) -> Result<(Box<dyn CdrSource>, String)> {
+    let sub = ros.subscription::<M>(topic, qos)?;
+    Ok((Box::new(Typed { sub, clock }), format!("{}/msg/{}", M::PACKAGE, M::NAME)))
+}
+
+fn subscribe(ros: &mut Ros, topic: &str, t: GraphTopic) -> Result<(Box<dyn CdrSource>, String)> {
+    let qos = if t.sensor_data { qos_sensor_data() } else { qos_reliable() };
+    match t.msg {
+        GraphType::JointState => typed::<JointState>(ros, topic, qos, no_clock),
+        GraphType::PointStamped => typed::<PointStamped>(ros, topic, qos, no_clock),
+        GraphType::Float64MultiArray => typed::<Float64MultiArray>(ros, topic, qos, no_clock),
+        GraphType::Clock => typed::<Clock>(ros, topic, qos, |c| Some(c.clock.as_nanos())),
+        GraphType::DiagnosticArray => typed::<DiagnosticArray>(ros, topic, qos, no_clock),
+        GraphType::Float32 => typed::<Float32>(ros, topic, qos, no_clock),
+        GraphType::Image => typed::<Image>(ros, topic, qos, no_clock),
+        GraphType::CameraInfo => typed::<CameraInfo>(ros, topic, qos, no_clock),
+    }
+}
+
+/// A recorded topic (or, with `id: None`, `/clock` read only for the time).
+struct Source {
+    topic: String,
+    id: Option<TopicId>,
+    reader: Box<dyn CdrSource>,
+    written: u64,
+    bad: u64,
+}
+
+/// At most this many messages per topic per loop turn, so that one busy topic cannot starve
+/// the others or the stop flag.
+const MAX_TAKE_PER_TURN: usize = 256;
+
+/// The bag being written and the subscriptions that feed it.
+struct Recorder {
+    writer: BagWriter,
+    sources: Vec<Source>,
+    use_sim_time: bool,
+    /// Latest `/clock`, ns (with `use_sim_time`; 0 before the first).
+    sim_now: i64,
+    write_errors: u64,
+    warn_due: Every,
+}
+
+impl Recorder {
+    /// Subscribes to every configured topic and adds it to the bag (and with `use_sim_time`
+    /// to `/clock`, recorded or not, polled first so that each turn's messages get the latest
+    /// simulated time).
+    fn new(ros: &mut Ros, config: &RecordConfig, mut writer: BagWriter) -> Result<Recorder> {
+        let mut sources = Vec::new();
+        for topic in &config.topics {
+            let t = graph_topic(topic)?;
+            let resolved = ros.resolve(topic)?;
+            let (reader, type_name) = subscribe(ros, topic, t)?;
+            let qos = if t.sensor_data { Qos::sensor_data(5) } else { Qos::reliable(10) };
+            let id = writer
+                .add_topic(TopicInfo::cdr(resolved.clone(), type_name, qos))
+                .with_context(|| format!("parameter `topics`: {topic}"))?;
+            sources.push(Source { topic: resolved, id: Some(id), reader, written: 0, bad: 0 });
+        }
+        if config.use_sim_time {
+            let clock = ros.resolve("/clock")?;
+            if !sources.iter().any(|s| s.topic == clock) {
+                let (reader, _) = subscribe(ros, "/clock", graph_topic("clock")?)?;
+                sources.push(Source { topic: clock.clone(), id: None, reader, written: 0, bad: 0 });
+            }
+            sources.sort_by_key(|s| s.topic != clock);
+        }
+        let use_sim_time = config.use_sim_time;
+        let warn_due = Every::hz(1.0);
+        Ok(Recorder { writer, sources, use_sim_time, sim_now: 0, write_errors: 0, warn_due })
+    }
+
+    /// Writes everything received since the last call; `now` (s since start) throttles the
+    /// warnings. Returns whether anything arrived.
+    fn poll(&mut self, now: f64) -> bool {
+        let mut arrived = false;
+        for s in &mut self.sources {
+            for _ in 0..MAX_TAKE_PER_TURN {
+                let taken = match s.reader.take_cdr() {
+                    Ok(Some(taken)) => taken,
+                    Ok(None) => break,
+                    Err(e) => {
+                        s.bad += 1;
+                        if self.warn_due.due(now) {
+                            tracing::warn!(
+                                "dropped a bad message on {}: {e} ({} so far)",
+                                s.topic,
+                                s.bad
+                            );
+                        }
+                        continue;
+                    }
+                };
+                arrived = true;
+                if let Some(clock) = taken.clock_ns {
+                    self.sim_now = clock;
+                }
+                let Some(id) = s.id else { continue };
+                let log_time = match self.use_sim_time {
+                    true => self.sim_now,
+                    false => taken.received_ns.unwrap_or_else(|| Time::now().as_nanos()),
+                };
+                match self.writer.write(id, log_time, &taken.cdr) {
+                    Ok(()) => s.written += 1,
+                    Err(e) => {
+                        self.write_errors += 1;
+                        if self.warn_due.due(now) {
+                            tracing::warn!(
+                                "not recorded on {}: {e} ({} so far)",
+                                s.topic,
+                                self.write_errors
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        arrived
+    }
+
+    /// Messages per topic: `/joint_states 375, /goal 30, ...`, with the bad ones where there
+    /// were any.
+    fn counts(&self) -> String {
+        let counts: BTreeMap<&str, (u64, u64)> = self
+            .sources
+            .iter()
+            .filter(|s| s.id.is_some())
+            .map(|s| (s.topic.as_str(), (s.written, s.bad)))
+            .collect();
+        let parts: Vec<String> = counts
+            .into_iter()
+            .map(|(topic, (n, bad))| match bad {
+                0 => format!("{topic} {n}"),
+                _ => format!("{topic} {n} ({bad} bad)"),
+            })
+            .collect();
+        parts.join(", ")
+    }
+}
+
+/// Runs the node with its ROS arguments until SIGINT/SIGTERM, then finishes the bag.
+///
+/// # Errors
+/// Bad arguments or parameters, an unknown topic, a bag directory that exists and is not empty,
+/// DDS failures, a bag that cannot be finished; the node has stopped then.
+pub fn run(args: RosArgs) -> Result<()> {
+    crate::logging::init(args.log_filter().as_deref());
+    let node_name = args.node_name("record_node");
+    let namespace = args.namespace("record_node", "/");
+    let config: RecordConfig = Params::load(&args, &node_name, &namespace)?.deserialize()?;
+    config.validate()?;
+    let dir = config.output_dir();
+
+    let mut ros = Ros::new("record_node", "/", &args)?;
+    let writer = BagWriter::create(&dir, config.writer_options())
+        .with_context(|| format!("creating the bag (parameter `output` = {:?})", config.output))?;
+    let mut recorder = Recorder::new(&mut ros, &config, writer)?;
+    let stop = crate::logging::stop_flag().context("installing the SIGINT/SIGTERM handler")?;
+    tracing::info!(
+        node = %ros.fully_qualified_name(), bag = %dir.display(), sim_time = config.use_sim_time,
+        topics = %config.topics.join(" "), "record_node recording"
+    );
+
+    let start = Instant::now();
+    let mut status_due = Every::hz(0.2);
+    while !stop.load(Ordering::Relaxed) {
+        let now = start.elapsed().as_secs_f64();
+        let arrived = recorder.poll(now);
+        if status_due.due(now) {
+            tracing::info!("{}", recorder.counts());
+        }
+        if !arrived {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let counts = recorder.counts();
+    let total: u64 = recorder.sources.iter().map(|s| s.written).sum();
+    if recorder.write_errors > 0 {
+        tracing::warn!("{} messages could not be written", recorder.write_errors);
+    }
+    let summary =
+        recorder.writer.finish().with_context(|| format!("finishing the bag {}", dir.display()))?;
+    tracing::info!(
+        "recorded {total} messages in {:.1} s into {} ({} bytes): {counts}",
+        start.elapsed().as_secs_f64(),
+        summary.dir.display(),
+        summary.file_bytes,
+    );
+    Ok(())
+}
+
+/// `YYYY_MM_DD-HH_MM_SS` in UTC (rosbag2's bag name format).
+fn utc_stamp(t: Time) -> String {
+    let secs = t.as_nanos().div_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}_{month:02}_{day:02}-{:02}_{:02}_{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamp_matches_known_dates() {
+        assert_eq!(utc_stamp(Time::from_nanos(0)), "1970_01_01-00_00_00");
+        // 2024-02-29T23:59:59Z, a leap day.
+        assert_eq!(utc_stamp(Time { sec: 1_709_251_199, nanosec: 5 }), "2024_02_29-23_59_59");
+        assert_eq!(utc_stamp(Time { sec: 1_798_761_600, nanosec: 0 }), "2027_01_01-00_00_00");
+    }
+
+    #[test]
+    fn topics_resolve_to_their_graph_types_and_unknown_ones_are_named() {
+        assert_eq!(graph_topic("/joint_states").unwrap().msg, GraphType::JointState);
+        assert_eq!(graph_topic("/arm1/joint_states").unwrap().msg, GraphType::JointState);
+        assert_eq!(graph_topic("clock").unwrap().msg, GraphType::Clock);
+        let depth = graph_topic("/camera/depth/image_raw").unwrap();
+        assert!(depth.sensor_data && depth.msg == GraphType::Image);
+        assert_eq!(graph_topic("/equigate/lambda_map/rgb").unwrap().msg, GraphType::Image);
+        let e = graph_topic("/tf").unwrap_err().to_string();
+        assert!(e.contains("`/tf`") && e.contains("joint_states"), "{e}");
+        assert!(graph_topic("/not_joint_states").is_err());
+    }
+
+    #[test]
+    fn defaults_validate_and_bad_values_are_rejected() {
+        let config = RecordConfig::default();
+        config.validate().unwrap();
+        assert_eq!(config.writer_options().metadata_version, MetadataVersion::V9);
+        let bad = RecordConfig { metadata_version: 7, ..RecordConfig::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("metadata_version"));
+        let bad = RecordConfig { topics: vec!["/tf".into()], ..RecordConfig::default() };
+        assert!(bad.validate().is_err());
+        assert!(config.output_dir().starts_with("bags"));
+    }
+}
