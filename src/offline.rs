@@ -17,9 +17,10 @@ use burn::tensor::backend::AutodiffBackend;
 use equigate_bag::{BagReader, TopicFilter};
 use equigate_learn::checkpoint::{write_atomic, CheckpointError};
 use equigate_learn::cql::{self, Cql, CqlConfig};
+use equigate_learn::iql::{self, Iql, IqlConfig};
 use equigate_learn::nets::EquiConfig;
 use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
-use equigate_learn::sac::{ActMode, TrainActor, TrainCritic};
+use equigate_learn::sac::{ActMode, TrainActor, TrainCritic, TrainValue};
 use equigate_robot::task::action_layout;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,35 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> OfflineLearner
 
     fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         self.cql.save_checkpoint(dir)
+    }
+}
+
+struct IqlLearner<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> {
+    iql: Iql<B, C, V, A>,
+    batch_size: usize,
+    device: B::Device,
+}
+
+impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> OfflineLearner
+    for IqlLearner<B, C, V, A>
+{
+    fn step(&mut self, buffer: &mut ReplayBuffer) -> anyhow::Result<Vec<(&'static str, f32)>> {
+        let batch: Batch<B> = buffer.sample(self.batch_size, &self.device)?;
+        let m = self.iql.train_step(&batch);
+        Ok(vec![
+            ("value_loss", m.value_loss),
+            ("q_loss", m.q_loss),
+            ("actor_loss", m.actor_loss),
+            ("advantage_mean", m.advantage_mean),
+        ])
+    }
+
+    fn act(&mut self, obs: &[f32]) -> Vec<f32> {
+        self.iql.act(obs, ActMode::Deterministic)
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
+        self.iql.save_checkpoint(dir)
     }
 }
 
@@ -327,6 +357,22 @@ fn build_learner<B: AutodiffBackend>(
                 Box::new(CqlLearner { cql, batch_size, device: device.clone() })
             }
         }
-        OfflineAlgo::Iql => anyhow::bail!("IQL is not wired yet"),
+        OfflineAlgo::Iql => {
+            let c = IqlConfig::new(obs.dim(), act.dim())
+                .with_hidden(l.hidden[0])
+                .with_equi(equi)
+                .with_batch_size(batch_size)
+                .with_gamma(l.gamma)
+                .with_tau(l.tau)
+                .with_total_updates(config.updates)
+                .with_seed(train.seed);
+            if config.equivariant {
+                let iql = iql::build_equi::<B>(c, obs, act, device)?;
+                Box::new(IqlLearner { iql, batch_size, device: device.clone() })
+            } else {
+                let iql = iql::build_mlp::<B>(c, device)?;
+                Box::new(IqlLearner { iql, batch_size, device: device.clone() })
+            }
+        }
     })
 }
