@@ -2,6 +2,7 @@
 """Write a rosbag2 bag with known values using PyPI `rosbags` (an independent writer).
 
     python3 tests/interop/rosbags_write.py OUTDIR --storage mcap|sqlite3 [--count N]
+        [--compression none|message|file|storage]
 
 OUTDIR must not exist. Metadata version 9, rosbags' Jazzy type store. For i in 0..N
 (default 20), at log time t_i = (100 + i) s + 1000 i ns:
@@ -10,6 +11,8 @@ OUTDIR must not exist. Metadata version 9, rosbags' Jazzy type store. For i in 0
 - /commands std_msgs/msg/Float64MultiArray (even i only): data [i, -0.25 i], empty layout;
 - /goal geometry_msgs/msg/PointStamped (i % 5 == 0 only): stamp t_i, frame_id "world",
   point (1.0, i, -3.5).
+--compression: rosbag2 compression mode, zstd (default none; `storage` is MCAP chunk
+compression in rosbags, `message` compresses each message, `file` each storage file).
 The Rust interop test (crates/equigate-bag/tests/rosbags_interop.rs) checks these values.
 
 Install: python3 -m pip install -r tests/requirements.txt
@@ -30,7 +33,7 @@ from rosbags.interfaces import (
     QosReliability,
     QosTime,
 )
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 
@@ -54,6 +57,8 @@ def main() -> int:
     parser.add_argument('outdir', type=Path)
     parser.add_argument('--storage', choices=['mcap', 'sqlite3'], required=True)
     parser.add_argument('--count', type=int, default=20)
+    parser.add_argument(
+        '--compression', choices=['none', 'message', 'file', 'storage'], default='none')
     args = parser.parse_args()
 
     store = get_typestore(Stores.ROS2_JAZZY)
@@ -66,7 +71,11 @@ def main() -> int:
     Point = store.types['geometry_msgs/msg/Point']
 
     plugin = StoragePlugin.MCAP if args.storage == 'mcap' else StoragePlugin.SQLITE3
-    with Writer(args.outdir, version=9, storage_plugin=plugin) as writer:
+    writer = Writer(args.outdir, version=9, storage_plugin=plugin)
+    if args.compression != 'none':
+        writer.set_compression(
+            CompressionMode[args.compression.upper()], CompressionFormat.ZSTD)
+    with writer:
         js = writer.add_connection(
             '/joint_states', JointState.__msgtype__, typestore=store,
             offered_qos_profiles=[qos(10, QosReliability.RELIABLE)])

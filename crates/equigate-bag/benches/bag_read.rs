@@ -53,7 +53,7 @@ fn write_bag(dir: &Path) -> usize {
         };
         writer.write(js, t, &to_cdr(&state).expect("cdr")).expect("write");
         written += 1;
-        if step % 2 == 0 && written < MESSAGES {
+        if step.is_multiple_of(2) && written < MESSAGES {
             let command =
                 Float64MultiArray::flat((0..6).map(|j| 0.1 * (phase * j as f64).cos()).collect());
             writer.write(cmd, t + 100_000, &to_cdr(&command).expect("cdr")).expect("write");

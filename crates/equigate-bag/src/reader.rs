@@ -347,11 +347,10 @@ impl Iterator for Messages {
             match s.peek() {
                 None => {}
                 Some(Err(_)) => return s.next(),
-                Some(Ok(m)) => {
-                    if best.is_none_or(|(_, t)| m.log_time_ns < t) {
-                        best = Some((i, m.log_time_ns));
-                    }
+                Some(Ok(m)) if best.is_none_or(|(_, t)| m.log_time_ns < t) => {
+                    best = Some((i, m.log_time_ns));
                 }
+                Some(Ok(_)) => {}
             }
         }
         best.and_then(|(i, _)| self.sources[i].next())
@@ -396,12 +395,15 @@ fn mcap_recovery(files: &[McapFile], metadata_missing: bool) -> Recovery {
     }
 }
 
-/// Metadata for a bag without metadata.yaml. `files`: path, messages, first and last time.
+/// A storage file's path, message count and first and last log time (ns).
+type FileSpan = (PathBuf, u64, Option<(i64, i64)>);
+
+/// Metadata for a bag without metadata.yaml.
 fn synthesize_metadata(
     storage: &str,
     topics: &[TopicInfo],
     counts: &BTreeMap<String, u64>,
-    files: &[(PathBuf, u64, Option<(i64, i64)>)],
+    files: &[FileSpan],
 ) -> BagMetadata {
     let span = |range: Option<(i64, i64)>| match range {
         Some((lo, hi)) => (lo, (hi - lo) as u64),

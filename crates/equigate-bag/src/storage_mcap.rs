@@ -363,11 +363,16 @@ impl LinearScan {
                 schemas.insert(header.id, header.name);
             }
             Record::Channel(c) => {
-                if !self.channels.contains_key(&c.id) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = self.channels.entry(c.id)
+                {
                     let type_name = schemas.get(&c.schema_id).map(String::as_str).unwrap_or("");
-                    let info =
-                        channel_info(path, &c.topic, type_name, &c.message_encoding, &c.metadata)?;
-                    self.channels.insert(c.id, info);
+                    slot.insert(channel_info(
+                        path,
+                        &c.topic,
+                        type_name,
+                        &c.message_encoding,
+                        &c.metadata,
+                    )?);
                 }
             }
             Record::Message { header, data } => {

@@ -80,11 +80,14 @@ pub(crate) fn topics(
         .collect()
 }
 
-/// Messages per topic id, and the first and last timestamp.
+/// Messages per topic id.
+type TopicCounts = BTreeMap<i64, u64>;
+
+/// Messages per topic id, and the first and last timestamp (ns).
 pub(crate) fn counts(
     path: &Path,
     conn: &Connection,
-) -> Result<(BTreeMap<i64, u64>, Option<(i64, i64)>), BagError> {
+) -> Result<(TopicCounts, Option<(i64, i64)>), BagError> {
     let counts: BTreeMap<i64, u64> = conn
         .prepare("SELECT topic_id, COUNT(*) FROM messages GROUP BY topic_id")
         .and_then(|mut s| {

@@ -11,7 +11,8 @@ use std::process::Command;
 
 use common::{assert_time_order, read_all};
 use equigate_bag::{
-    BagReader, BagWriter, Compression, MetadataVersion, Qos, Reliability, TopicInfo, WriterOptions,
+    BagError, BagReader, BagWriter, Compression, MetadataVersion, Qos, Reliability, TopicInfo,
+    WriterOptions,
 };
 use equigate_ros::msg::{
     from_cdr, to_cdr, Float64MultiArray, Header, JointState, Point, PointStamped, Time,
@@ -206,56 +207,85 @@ fn equigate_bags_open_in_rosbags() {
     }
 }
 
+/// Writes a bag with rosbags_write.py into a new directory under `tmp`.
+fn rosbags_write(tmp: &Path, storage: &str, compression: &str) -> PathBuf {
+    let dir = tmp.join(format!("from_rosbags_{storage}_{compression}"));
+    run_python(&[
+        script("rosbags_write.py").as_os_str(),
+        dir.as_os_str(),
+        "--storage".as_ref(),
+        storage.as_ref(),
+        "--compression".as_ref(),
+        compression.as_ref(),
+    ]);
+    dir
+}
+
+/// Reads a rosbags_write.py bag and checks every value.
+fn check_rosbags_bag(dir: &Path, storage: &str) {
+    let reader = BagReader::open(dir).unwrap();
+    assert!(reader.recovery().is_none(), "{storage}");
+    assert_eq!(reader.metadata().version, 9);
+    assert_eq!(reader.metadata().storage_identifier, storage);
+    let goal_topic = reader.topics().iter().find(|t| t.name == "/goal").unwrap();
+    assert_eq!(goal_topic.type_name, "geometry_msgs/msg/PointStamped");
+    assert_eq!(goal_topic.offered_qos.len(), 1);
+    assert_eq!(goal_topic.offered_qos[0].reliability, Reliability::BestEffort);
+    assert_eq!(goal_topic.offered_qos[0].depth, 5);
+
+    let messages = read_all(&reader);
+    assert_time_order(&messages);
+    let schedule = schedule();
+    assert_eq!(messages.len(), schedule.len(), "{storage}");
+    // Equal log times: rosbags' order within a time is its own; match by (time, topic).
+    for (topic, i) in schedule {
+        let m = messages
+            .iter()
+            .find(|m| &*m.topic == topic && m.log_time_ns == t(i).2)
+            .unwrap_or_else(|| panic!("{storage}: no {topic} at step {i}"));
+        match topic {
+            "/joint_states" => {
+                assert_eq!(&*m.type_name, "sensor_msgs/msg/JointState");
+                assert_eq!(from_cdr::<JointState>(&m.data).unwrap(), joint_state(i), "{storage}");
+            }
+            "/commands" => {
+                assert_eq!(
+                    from_cdr::<Float64MultiArray>(&m.data).unwrap(),
+                    command(i),
+                    "{storage}"
+                );
+            }
+            _ => assert_eq!(from_cdr::<PointStamped>(&m.data).unwrap(), goal(i), "{storage}"),
+        }
+    }
+}
+
 #[test]
 fn rosbags_bags_open_in_equigate() {
     require_rosbags();
+    let tmp = tempfile::tempdir().unwrap();
     for storage in ["mcap", "sqlite3"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(format!("from_rosbags_{storage}"));
-        run_python(&[
-            script("rosbags_write.py").as_os_str(),
-            dir.as_os_str(),
-            "--storage".as_ref(),
-            storage.as_ref(),
-        ]);
-        let reader = BagReader::open(&dir).unwrap();
-        assert!(reader.recovery().is_none(), "{storage}");
-        assert_eq!(reader.metadata().version, 9);
-        assert_eq!(reader.metadata().storage_identifier, storage);
-        let goal_topic = reader.topics().iter().find(|t| t.name == "/goal").unwrap();
-        assert_eq!(goal_topic.type_name, "geometry_msgs/msg/PointStamped");
-        assert_eq!(goal_topic.offered_qos.len(), 1);
-        assert_eq!(goal_topic.offered_qos[0].reliability, Reliability::BestEffort);
-        assert_eq!(goal_topic.offered_qos[0].depth, 5);
+        check_rosbags_bag(&rosbags_write(tmp.path(), storage, "none"), storage);
+    }
+}
 
-        let messages = read_all(&reader);
-        assert_time_order(&messages);
-        let schedule = schedule();
-        assert_eq!(messages.len(), schedule.len(), "{storage}");
-        // Equal log times: rosbags' order within a time is its own; match by (time, topic).
-        for (topic, i) in schedule {
-            let m = messages
-                .iter()
-                .find(|m| &*m.topic == topic && m.log_time_ns == t(i).2)
-                .unwrap_or_else(|| panic!("{storage}: no {topic} at step {i}"));
-            match topic {
-                "/joint_states" => {
-                    assert_eq!(&*m.type_name, "sensor_msgs/msg/JointState");
-                    assert_eq!(
-                        from_cdr::<JointState>(&m.data).unwrap(),
-                        joint_state(i),
-                        "{storage}"
-                    );
-                }
-                "/commands" => {
-                    assert_eq!(
-                        from_cdr::<Float64MultiArray>(&m.data).unwrap(),
-                        command(i),
-                        "{storage}"
-                    );
-                }
-                _ => assert_eq!(from_cdr::<PointStamped>(&m.data).unwrap(), goal(i), "{storage}"),
-            }
+#[test]
+fn rosbags_compressed_bags() {
+    require_rosbags();
+    let tmp = tempfile::tempdir().unwrap();
+    // Each message zstd-compressed (compression_mode: message).
+    for storage in ["mcap", "sqlite3"] {
+        check_rosbags_bag(&rosbags_write(tmp.path(), storage, "message"), storage);
+    }
+    // rosbags' MCAP chunk compression (zstd chunks, metadata says nothing).
+    check_rosbags_bag(&rosbags_write(tmp.path(), "mcap", "storage"), "mcap");
+    // Whole-file compression is refused with a clear error.
+    let dir = rosbags_write(tmp.path(), "mcap", "file");
+    match BagReader::open(&dir) {
+        Err(e @ BagError::UnsupportedCompression { .. }) => {
+            assert!(e.to_string().contains("'file'"), "{e}");
         }
+        Err(e) => panic!("wrong error for FILE compression: {e}"),
+        Ok(_) => panic!("FILE compression must be refused"),
     }
 }
