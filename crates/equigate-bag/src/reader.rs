@@ -311,7 +311,10 @@ impl BagReader {
         if self.message_compression {
             sources = sources
                 .into_iter()
-                .map(|s| Box::new(s.map(decompress_message)) as Source)
+                .map(|s| {
+                    let dir = self.dir.clone();
+                    Box::new(s.map(move |m| decompress_message(&dir, m))) as Source
+                })
                 .collect();
         }
         Ok(Messages { sources: sources.into_iter().map(Iterator::peekable).collect() })
@@ -320,11 +323,15 @@ impl BagReader {
 
 type Source = Box<dyn Iterator<Item = Result<BagMessage, BagError>> + Send>;
 
-fn decompress_message(msg: Result<BagMessage, BagError>) -> Result<BagMessage, BagError> {
+/// Undoes `compression_mode: MESSAGE` (each payload a zstd frame).
+fn decompress_message(
+    dir: &Path,
+    msg: Result<BagMessage, BagError>,
+) -> Result<BagMessage, BagError> {
     let mut msg = msg?;
     msg.data = zstd::decode_all(msg.data.as_slice()).map_err(|e| BagError::Corrupt {
-        path: PathBuf::from(&*msg.topic),
-        reason: format!("zstd message at {} ns: {e}", msg.log_time_ns),
+        path: dir.to_path_buf(),
+        reason: format!("zstd message on {} at {} ns: {e}", msg.topic, msg.log_time_ns),
     })?;
     Ok(msg)
 }

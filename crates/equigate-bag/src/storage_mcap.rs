@@ -5,13 +5,14 @@
 //! Source: MCAP specification <https://mcap.dev/spec> (record framing: opcode `u8`, length
 //! `u64` little endian, body; a chunk holds schema, channel and message records).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mcap::records::Record;
+use mcap::records::{ChunkIndex, Record};
 use mcap::sans_io::indexed_reader::{IndexedReadEvent, IndexedReader, IndexedReaderOptions};
 use mcap::sans_io::summary_reader::{SummaryReadEvent, SummaryReader};
 
@@ -87,16 +88,22 @@ impl McapFile {
                 }
             }
         }
-        let buf = std::fs::read(path).map_err(BagError::io(path))?;
-        let scan = LinearScan::run(path, &buf, |_| false)?;
+        let scan = LinearScan::run(path, false)?;
+        // Chunks only (every rosbag2 and mcap-crate writer): index the complete chunks found,
+        // so that reading streams one chunk at a time as for a finished file.
+        let summary = (!scan.has_unchunked).then(|| mcap::Summary {
+            channels: scan.raw_channels.clone(),
+            chunk_indexes: scan.chunk_indexes.clone(),
+            ..mcap::Summary::default()
+        });
         Ok(McapFile {
             path: path.to_path_buf(),
             complete: scan.complete,
-            summary: None,
+            summary,
             channels: scan.channels,
             counts: scan.counts,
             time_range: scan.time_range,
-            discarded_bytes: buf.len() as u64 - scan.good_end,
+            discarded_bytes: scan.file_len - scan.good_end,
         })
     }
 
@@ -137,9 +144,10 @@ impl McapFile {
                 }))
             }
             None => {
-                let buf = std::fs::read(&self.path).map_err(BagError::io(&self.path))?;
-                let scan = LinearScan::run(&self.path, &buf, |id| wanted.contains_key(&id))?;
-                let mut messages = scan.messages;
+                // Messages outside chunks: no index to stream by; read them all and sort.
+                let scan = LinearScan::run(&self.path, true)?;
+                let mut messages: Vec<_> =
+                    scan.messages.into_iter().filter(|m| wanted.contains_key(&m.0)).collect();
                 // Stable: equal log times keep their order in the file.
                 messages.sort_by_key(|m| m.1);
                 Ok(Box::new(messages.into_iter().map(move |(id, log_time, data)| {
@@ -253,86 +261,123 @@ impl Iterator for IndexedMessages {
 /// The records of a file from the start, up to the end or the first incomplete record.
 struct LinearScan {
     channels: BTreeMap<u16, ChannelInfo>,
+    raw_channels: HashMap<u16, Arc<mcap::Channel<'static>>>,
     counts: BTreeMap<u16, u64>,
     time_range: Option<(u64, u64)>,
-    /// (channel id, log time, data) of the channels asked for, in file order.
+    /// An index entry per complete chunk that holds messages.
+    chunk_indexes: Vec<ChunkIndex>,
+    /// Some message record stands outside a chunk.
+    has_unchunked: bool,
+    /// (channel id, log time, data) of every message, in file order, when asked for.
     messages: Vec<(u16, u64, Vec<u8>)>,
     complete: bool,
     /// Offset after the last complete record (the whole file when complete).
     good_end: u64,
+    file_len: u64,
 }
 
 impl LinearScan {
-    /// Walks `buf` (the whole file). A record cut off by the end of the file, or a chunk that
-    /// does not decompress or fails its CRC, ends the walk: everything from its start counts as
-    /// discarded. Messages of channels `collect` accepts are kept.
-    fn run(path: &Path, buf: &[u8], collect: impl Fn(u16) -> bool) -> Result<Self, BagError> {
+    /// Walks the file record by record, holding one record (at most one chunk) in memory. A
+    /// record cut off by the end of the file, or a chunk that does not decompress or fails its
+    /// CRC, ends the walk: everything from its start counts as discarded. With `keep_messages`
+    /// the data of every message is kept.
+    fn run(path: &Path, keep_messages: bool) -> Result<Self, BagError> {
+        let file = File::open(path).map_err(BagError::io(path))?;
+        let file_len = file.metadata().map_err(BagError::io(path))?.len();
+        let mut input = BufReader::with_capacity(1 << 16, file);
         let mut scan = LinearScan {
             channels: BTreeMap::new(),
+            raw_channels: HashMap::new(),
             counts: BTreeMap::new(),
             time_range: None,
+            chunk_indexes: Vec::new(),
+            has_unchunked: false,
             messages: Vec::new(),
             complete: false,
             good_end: 0,
+            file_len,
         };
-        if buf.len() < MAGIC.len() {
-            if MAGIC.starts_with(buf) {
-                return Ok(scan); // killed before the magic was flushed
+        let mut magic = Vec::with_capacity(8);
+        (&mut input).take(8).read_to_end(&mut magic).map_err(BagError::io(path))?;
+        if magic.len() < MAGIC.len() {
+            if MAGIC.starts_with(&magic) {
+                return Ok(scan); // killed before the magic reached the disk
             }
             return Err(BagError::Corrupt { path: path.into(), reason: "not an MCAP file".into() });
         }
-        if &buf[..8] != MAGIC {
+        if magic != MAGIC {
             return Err(BagError::Corrupt {
                 path: path.into(),
                 reason: "not an MCAP file (bad magic)".into(),
             });
         }
-        let mut schemas: HashMap<u16, String> = HashMap::new();
-        let mut pos = 8usize;
+        let mut schemas: HashMap<u16, Arc<mcap::Schema<'static>>> = HashMap::new();
+        let mut pos = 8u64;
         scan.good_end = 8;
-        while pos + 9 <= buf.len() {
-            let op = buf[pos];
-            let len = u64::from_le_bytes(buf[pos + 1..pos + 9].try_into().expect("8 bytes"));
-            let Some(end) = (pos + 9).checked_add(len as usize).filter(|&e| e <= buf.len()) else {
+        let mut body = Vec::new();
+        loop {
+            let mut head = [0u8; 9];
+            if pos + 9 > file_len || input.read_exact(&mut head).is_err() {
+                break;
+            }
+            let op = head[0];
+            let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+            let Some(end) = (pos + 9).checked_add(len).filter(|&e| e <= file_len) else {
                 break;
             };
-            let Ok(record) = mcap::parse_record(op, &buf[pos + 9..end]) else {
+            body.resize(len as usize, 0);
+            if input.read_exact(&mut body).is_err() {
+                break;
+            }
+            let Ok(record) = mcap::parse_record(op, &body) else {
                 break;
             };
             let mut batch = Vec::new();
             match record {
                 Record::Chunk { header, data } => {
+                    let compression = header.compression.clone();
+                    let (compressed_size, uncompressed_size) =
+                        (header.compressed_size, header.uncompressed_size);
                     let Ok(reader) = mcap::read::ChunkReader::new(header, &data) else {
                         break;
                     };
-                    let mut records = Vec::new();
-                    let mut ok = true;
-                    for r in reader {
-                        match r {
-                            Ok(r) => records.push(r),
-                            Err(_) => {
-                                ok = false;
-                                break;
-                            }
-                        }
-                    }
-                    if !ok {
+                    let Ok(records) = reader.collect::<Result<Vec<_>, _>>() else {
                         break;
-                    }
+                    };
                     for r in records {
-                        scan.record(path, r, &mut schemas, &mut batch, &collect)?;
+                        scan.record(path, r, &mut schemas, &mut batch, keep_messages)?;
+                    }
+                    let lo = batch.iter().map(|m| m.1).min();
+                    let hi = batch.iter().map(|m| m.1).max();
+                    if let (Some(lo), Some(hi)) = (lo, hi) {
+                        scan.chunk_indexes.push(ChunkIndex {
+                            message_start_time: lo,
+                            message_end_time: hi,
+                            chunk_start_offset: pos,
+                            chunk_length: 9 + len,
+                            message_index_offsets: BTreeMap::new(),
+                            message_index_length: 0,
+                            compression,
+                            compressed_size,
+                            uncompressed_size,
+                        });
                     }
                 }
                 Record::Footer(_) => {
+                    let mut end_magic = [0u8; 8];
                     pos = end;
-                    if buf.len() >= pos + 8 && &buf[pos..pos + 8] == MAGIC {
+                    if input.read_exact(&mut end_magic).is_ok() && &end_magic == MAGIC {
                         scan.complete = true;
                         pos += 8;
                     }
-                    scan.good_end = pos as u64;
+                    scan.good_end = pos;
                     break;
                 }
-                other => scan.record(path, other, &mut schemas, &mut batch, &collect)?,
+                Record::Message { .. } => {
+                    scan.has_unchunked = true;
+                    scan.record(path, record, &mut schemas, &mut batch, keep_messages)?;
+                }
+                other => scan.record(path, other, &mut schemas, &mut batch, keep_messages)?,
             }
             for (id, log_time, data) in batch {
                 *scan.counts.entry(id).or_insert(0) += 1;
@@ -345,7 +390,7 @@ impl LinearScan {
                 }
             }
             pos = end;
-            scan.good_end = pos as u64;
+            scan.good_end = pos;
         }
         Ok(scan)
     }
@@ -354,18 +399,25 @@ impl LinearScan {
         &mut self,
         path: &Path,
         record: Record<'_>,
-        schemas: &mut HashMap<u16, String>,
+        schemas: &mut HashMap<u16, Arc<mcap::Schema<'static>>>,
         batch: &mut Vec<(u16, u64, Option<Vec<u8>>)>,
-        collect: &impl Fn(u16) -> bool,
+        keep_messages: bool,
     ) -> Result<(), BagError> {
         match record {
-            Record::Schema { header, .. } => {
-                schemas.insert(header.id, header.name);
+            Record::Schema { header, data } => {
+                let schema = mcap::Schema {
+                    id: header.id,
+                    name: header.name,
+                    encoding: header.encoding,
+                    data: Cow::Owned(data.into_owned()),
+                };
+                schemas.insert(schema.id, Arc::new(schema));
             }
             Record::Channel(c) => {
                 if let std::collections::btree_map::Entry::Vacant(slot) = self.channels.entry(c.id)
                 {
-                    let type_name = schemas.get(&c.schema_id).map(String::as_str).unwrap_or("");
+                    let schema = schemas.get(&c.schema_id).cloned();
+                    let type_name = schema.as_ref().map(|s| s.name.as_str()).unwrap_or("");
                     slot.insert(channel_info(
                         path,
                         &c.topic,
@@ -373,12 +425,19 @@ impl LinearScan {
                         &c.message_encoding,
                         &c.metadata,
                     )?);
+                    let channel = mcap::Channel {
+                        id: c.id,
+                        topic: c.topic,
+                        schema,
+                        message_encoding: c.message_encoding,
+                        metadata: c.metadata,
+                    };
+                    self.raw_channels.insert(channel.id, Arc::new(channel));
                 }
             }
             Record::Message { header, data } => {
-                let id = header.channel_id;
-                let data = collect(id).then(|| data.into_owned());
-                batch.push((id, header.log_time, data));
+                let data = keep_messages.then(|| data.into_owned());
+                batch.push((header.channel_id, header.log_time, data));
             }
             _ => {}
         }

@@ -102,3 +102,45 @@ fn malformed_bags_give_structured_errors() {
     std::fs::remove_file(dir.join("metadata.yaml")).unwrap();
     assert!(matches!(BagReader::open(&dir), Err(BagError::Corrupt { .. })));
 }
+
+/// Messages written outside chunks (allowed by the MCAP spec; rosbag2 never does it) and out of
+/// time order still read, sorted, with and without a summary.
+#[test]
+fn unchunked_mcap_reads_in_time_order() {
+    use std::collections::BTreeMap;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("unchunked");
+    std::fs::create_dir(&dir).unwrap();
+    let file = std::fs::File::create(dir.join("unchunked_0.mcap")).unwrap();
+    let mut writer = mcap::WriteOptions::new()
+        .profile("ros2")
+        .use_chunks(false)
+        .create(std::io::BufWriter::new(file))
+        .unwrap();
+    let schema = writer
+        .add_schema(
+            "std_msgs/msg/Float32",
+            "ros2msg",
+            equigate_bag::message_definition("std_msgs/msg/Float32").unwrap().as_bytes(),
+        )
+        .unwrap();
+    let channel = writer.add_channel(schema, "/f", "cdr", &BTreeMap::new()).unwrap();
+    let times = [5i64, 1, 4, 2, 3];
+    for (seq, t) in times.iter().enumerate() {
+        let header = mcap::records::MessageHeader {
+            channel_id: channel,
+            sequence: seq as u32,
+            log_time: *t as u64,
+            publish_time: *t as u64,
+        };
+        writer
+            .write_to_known_channel(&header, &to_cdr(&Float32 { data: *t as f32 }).unwrap())
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    let reader = BagReader::open(&dir).unwrap();
+    assert_eq!(reader.topics()[0].type_name, "std_msgs/msg/Float32");
+    let got: Vec<i64> = read_all(&reader).iter().map(|m| m.log_time_ns).collect();
+    assert_eq!(got, vec![1, 2, 3, 4, 5]);
+}
