@@ -19,6 +19,7 @@ Install: python3 -m pip install -r tests/requirements.txt
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -31,11 +32,11 @@ from rosbags.interfaces import MessageDefinitionFormat
 
 def to_plain(value):
     """A deserialised rosbags message as JSON-ready Python values."""
-    if hasattr(value, '__dataclass_fields__'):
+    if dataclasses.is_dataclass(value):  # fields() leaves out constants (ClassVar)
         return {
-            name: to_plain(getattr(value, name))
-            for name in value.__dataclass_fields__
-            if name != '__msgtype__'
+            field.name: to_plain(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+            if field.name != '__msgtype__'
         }
     if hasattr(value, 'tolist'):  # numpy arrays and scalars
         return value.tolist()

@@ -213,6 +213,10 @@ impl BagWriter {
             f.sync_all().map_err(BagError::io(&tmp))?;
         }
         fs::rename(&tmp, &yaml_path).map_err(BagError::io(&yaml_path))?;
+        // Make the rename itself durable (best effort: not every platform can open a directory).
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
         Ok(BagSummary { dir: self.dir, mcap_path: self.mcap_path, file_bytes, metadata })
     }
 

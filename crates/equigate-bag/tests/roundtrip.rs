@@ -214,3 +214,12 @@ fn writer_rejects_what_it_cannot_write() {
     assert_eq!(reader.messages(&TopicFilter::All).unwrap().count(), 0);
     assert_eq!(reader.metadata().starting_time.nanoseconds_since_epoch, i64::MAX);
 }
+
+/// A recorder thread can own the writer; a reader and its iterator can move to a worker.
+#[test]
+fn writer_reader_and_messages_are_send() {
+    fn send<T: Send>() {}
+    send::<BagWriter>();
+    send::<BagReader>();
+    send::<equigate_bag::Messages>();
+}
