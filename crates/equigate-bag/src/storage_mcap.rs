@@ -55,7 +55,10 @@ impl McapFile {
         let summary = read_summary(path);
         if let Some(summary) = summary {
             if let Some(stats) = &summary.stats {
-                if !summary.chunk_indexes.is_empty() || stats.message_count == 0 {
+                // Usable when it indexes the chunks and names the channels (writers may leave
+                // either out of the summary); otherwise walk the file.
+                let indexed = !summary.chunk_indexes.is_empty() && !summary.channels.is_empty();
+                if indexed || stats.message_count == 0 {
                     let channels = summary
                         .channels
                         .iter()

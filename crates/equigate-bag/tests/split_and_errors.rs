@@ -144,3 +144,38 @@ fn unchunked_mcap_reads_in_time_order() {
     let got: Vec<i64> = read_all(&reader).iter().map(|m| m.log_time_ns).collect();
     assert_eq!(got, vec![1, 2, 3, 4, 5]);
 }
+
+/// A summary without schema and channel records (a writer option of the mcap libraries): the
+/// reader walks the file for them instead of reporting no topics.
+#[test]
+fn summary_without_channels_still_reads() {
+    use std::collections::BTreeMap;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("no_summary_channels");
+    std::fs::create_dir(&dir).unwrap();
+    let file = std::fs::File::create(dir.join("b_0.mcap")).unwrap();
+    let mut writer = mcap::WriteOptions::new()
+        .profile("ros2")
+        .emit_summary_records(false)
+        .create(std::io::BufWriter::new(file))
+        .unwrap();
+    let def = equigate_bag::message_definition("std_msgs/msg/Float32").unwrap();
+    let schema = writer.add_schema("std_msgs/msg/Float32", "ros2msg", def.as_bytes()).unwrap();
+    let channel = writer.add_channel(schema, "/f", "cdr", &BTreeMap::new()).unwrap();
+    for t in 0..10u64 {
+        let header = mcap::records::MessageHeader {
+            channel_id: channel,
+            sequence: 0,
+            log_time: t,
+            publish_time: t,
+        };
+        writer
+            .write_to_known_channel(&header, &to_cdr(&Float32 { data: t as f32 }).unwrap())
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    let reader = BagReader::open(&dir).unwrap();
+    assert_eq!(reader.topics().len(), 1);
+    assert_eq!(read_all(&reader).len(), 10);
+}
