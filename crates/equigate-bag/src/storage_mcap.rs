@@ -38,7 +38,9 @@ pub(crate) struct McapFile {
     pub path: PathBuf,
     /// Footer and end magic present.
     pub complete: bool,
-    /// The summary has chunk indexes and statistics: read through [`IndexedReader`].
+    /// Chunk indexes and channels, from the file's summary or built by walking its complete
+    /// chunks: messages stream through [`IndexedReader`]. `None` when messages stand outside
+    /// chunks (then they are read whole and sorted).
     summary: Option<mcap::Summary>,
     pub channels: BTreeMap<u16, ChannelInfo>,
     /// Messages per channel id.
