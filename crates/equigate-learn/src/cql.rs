@@ -711,12 +711,12 @@ mod tests {
         assert_eq!(params(&sac.q_target), params(&cql.q_target));
         assert_eq!(sac.alpha(), cql.alpha());
         let obs: Vec<f32> = (0..2 * cql.config.obs_dim).map(|i| (i as f32 * 0.37).sin()).collect();
-        let mut cql_actor = cql.actor.valid();
+        let cql_actor = cql.actor.valid();
         let obs_t = Tensor::<Inner, 2>::from_data(
             TensorData::new(obs.clone(), [2, cql.config.obs_dim]),
             &device,
         );
-        let expected = crate::sac::act_deterministic(&mut cql_actor, obs_t);
+        let expected = crate::sac::act_deterministic(&cql_actor, obs_t);
         let expected = expected.into_data().to_vec::<f32>().unwrap();
         assert_eq!(sac.act(&obs, ActMode::Deterministic), expected);
         // And SAC keeps training from there.
