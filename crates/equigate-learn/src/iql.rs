@@ -6,7 +6,7 @@
 //!
 //! One update, [`Iql::train_step`], in CORL's order:
 //! 1. V(s') for the Q target is taken before the value step (CORL's `next_v`).
-//! 2. [`Iql::update_value`]: u = min_j Q̄_j(s, a) − V(s); L_V = mean |τ − 1[u < 0]| u²
+//! 2. [`Iql::update_value`]: u = min_j Q̄_j(s, a) − V(s); L_V = mean |τ − 1\[u < 0\]| u²
 //!    ([`expectile_loss`]).
 //! 3. [`Iql::update_critics`]: y = r + γ(1 − terminated) V(s'); L_Q = Σ_j mean (Q_j(s, a) − y)² / 2.
 //! 4. [`Iql::update_actor`]: w = min(exp(β (min_j Q̄_j(s, a) − V(s))), 100) with the advantage of
@@ -145,7 +145,7 @@ impl IqlConfig {
     }
 }
 
-/// The expectile loss L = mean |τ − 1[u < 0]| u²: positive u weighted τ, negative 1 − τ, so for
+/// The expectile loss L = mean |τ − 1\[u < 0\]| u²: positive u weighted τ, negative 1 − τ, so for
 /// τ > 0.5 its minimiser over V is an upper expectile of Q(s, a) over the dataset's actions.
 ///
 /// # Shapes
@@ -198,7 +198,7 @@ pub fn cosine_lr(base: f64, step: u64, total: u64) -> f64 {
 /// Scalars logged after one [`Iql::train_step`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct IqlMetrics {
-    /// mean |τ − 1[u < 0]| u².
+    /// mean |τ − 1\[u < 0\]| u².
     pub value_loss: f32,
     /// Mean V(s) over the batch (before the value step).
     pub v_mean: f32,
@@ -331,7 +331,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
         }
     }
 
-    /// Value step on L_V = mean |τ − 1[u < 0]| u², u = min_j Q̄_j(s, a) − V(s). Returns
+    /// Value step on L_V = mean |τ − 1\[u < 0\]| u², u = min_j Q̄_j(s, a) − V(s). Returns
     /// (L_V, mean V(s), the advantage u without graph `[batch, 1]`, V before the step).
     pub fn update_value(&mut self, batch: &Batch<B>) -> (f32, f32, Tensor<B::InnerBackend, 2>) {
         let obs = batch.obs.clone();

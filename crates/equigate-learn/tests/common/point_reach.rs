@@ -48,8 +48,8 @@ impl PointReach {
 
     /// (next obs, reward, truncated).
     pub fn step(&mut self, action: &[f32]) -> (Vec<f32>, f32, bool) {
-        for i in 0..2 {
-            self.pos[i] = (self.pos[i] + STEP_SIZE * action[i].clamp(-1.0, 1.0)).clamp(-1.0, 1.0);
+        for (p, a) in self.pos.iter_mut().zip(action) {
+            *p = (*p + STEP_SIZE * a.clamp(-1.0, 1.0)).clamp(-1.0, 1.0);
         }
         self.t += 1;
         let d =
