@@ -501,6 +501,33 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
     }
 
+    /// Restores everything [`Self::save_checkpoint`] wrote into this learner (built with the same
+    /// shapes and seed), so that offline training resumes exactly where it stopped (given the
+    /// same batches).
+    pub fn load_checkpoint(mut self, dir: &Path) -> Result<Self, CheckpointError> {
+        let device = self.device.clone();
+        let load = |file: &str| dir.join(file);
+        // Into the autodiff modules themselves (see `Sac::load_checkpoint`).
+        self.actor = checkpoint::load_module(self.actor, &load(ACTOR_FILE), &device)?;
+        self.q = checkpoint::load_module(self.q, &load(CRITIC_FILE), &device)?;
+        self.q_target = checkpoint::load_module(self.q_target, &load(CRITIC_TARGET_FILE), &device)?;
+        self.log_alpha = checkpoint::load_module(self.log_alpha, &load(LOG_ALPHA_FILE), &device)?;
+        self.q_optimizer = self
+            .q_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(Q_OPTIM_FILE), &device)?);
+        self.actor_optimizer = self
+            .actor_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(ACTOR_OPTIM_FILE), &device)?);
+        self.alpha_optimizer = self
+            .alpha_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(ALPHA_OPTIM_FILE), &device)?);
+        let state: TrainState = checkpoint::load_config(&load(TRAIN_STATE_FILE))?;
+        self.updates = state.updates;
+        self.rng.set_stream(state.rng_stream);
+        self.rng.set_word_pos(state.rng_word_pos);
+        Ok(self)
+    }
+
     /// ε ~ N(0, I) of `shape` from the learner's seeded RNG, on the inner backend.
     fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
         normal(&mut self.rng, shape, &self.device)
@@ -753,6 +780,17 @@ mod tests {
         check_sac_loads(&cql, Sac::new(sac_config, q, actor, &device), &dir);
         let loaded: CqlConfig = checkpoint::load_config(&dir.join(CQL_CONFIG_FILE)).unwrap();
         assert_eq!(loaded.cql_alpha, config.cql_alpha);
+
+        // Resume: a fresh learner restored from the checkpoint keeps training as the original.
+        let mut restored = build_mlp::<B>(config.clone(), &device).unwrap();
+        restored = restored.load_checkpoint(&dir).unwrap();
+        assert_eq!(restored.updates(), 3);
+        for _ in 0..2 {
+            let batch = buf.sample::<B>(16, &device).unwrap();
+            assert_eq!(cql.train_step(&batch), restored.train_step(&batch));
+        }
+        assert_eq!(params(&restored.actor), params(&cql.actor));
+        assert_eq!(params(&restored.q_target), params(&cql.q_target));
         std::fs::remove_dir_all(&dir).unwrap();
 
         // Equi-CQL into Equi-SAC.

@@ -457,6 +457,33 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
         checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
     }
 
+    /// Restores everything [`Self::save_checkpoint`] wrote for IQL (networks, targets, Adam
+    /// states, counters) into this learner (built with the same shapes and seed), so that offline
+    /// training resumes exactly where it stopped (given the same batches).
+    pub fn load_checkpoint(mut self, dir: &Path) -> Result<Self, CheckpointError> {
+        let device = self.device.clone();
+        let load = |file: &str| dir.join(file);
+        // Into the autodiff modules themselves (see `Sac::load_checkpoint`).
+        self.actor = checkpoint::load_module(self.actor, &load(ACTOR_FILE), &device)?;
+        self.q = checkpoint::load_module(self.q, &load(CRITIC_FILE), &device)?;
+        self.q_target = checkpoint::load_module(self.q_target, &load(CRITIC_TARGET_FILE), &device)?;
+        self.value = checkpoint::load_module(self.value, &load(VALUE_FILE), &device)?;
+        self.q_optimizer = self
+            .q_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(Q_OPTIM_FILE), &device)?);
+        self.actor_optimizer = self
+            .actor_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(ACTOR_OPTIM_FILE), &device)?);
+        self.value_optimizer = self
+            .value_optimizer
+            .load_record(checkpoint::load_record::<B, _>(&load(VALUE_OPTIM_FILE), &device)?);
+        let state: TrainState = checkpoint::load_config(&load(TRAIN_STATE_FILE))?;
+        self.updates = state.updates;
+        self.rng.set_stream(state.rng_stream);
+        self.rng.set_word_pos(state.rng_word_pos);
+        Ok(self)
+    }
+
     /// Global-norm clipping of `grads` when [`IqlConfig::max_grad_norm`] is set.
     fn clip<M: AutodiffModule<B>>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
         match self.config.max_grad_norm {
@@ -643,6 +670,16 @@ mod tests {
         .unwrap();
         let value = checkpoint::load_module(value, &dir.join(VALUE_FILE), &device).unwrap();
         assert_eq!(params(&value), params(&iql.value));
+
+        // Resume: a fresh learner restored from the checkpoint keeps training as the original.
+        let mut restored = build_mlp::<B>(config, &device).unwrap().load_checkpoint(&dir).unwrap();
+        assert_eq!(restored.updates(), 3);
+        for _ in 0..2 {
+            let batch = buf.sample::<B>(16, &device).unwrap();
+            assert_eq!(iql.train_step(&batch), restored.train_step(&batch));
+        }
+        assert_eq!(params(&restored.actor), params(&iql.actor));
+        assert_eq!(params(&restored.value), params(&iql.value));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
