@@ -349,24 +349,26 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         let next_obs = batch.next_obs.clone().inner();
         let (next_mean, next_log_std) = actor.dist(next_obs.clone());
         let eps = self.noise(next_mean.dims());
-        let (next_actions, _) = tanh_gaussian(next_mean, next_log_std, eps);
-        let q_next_target = self.q_target.q(next_obs.clone(), next_actions).min_dim(1); // [b, 1]
+        let (next_actions, _) = tanh_gaussian(next_mean.clone(), next_log_std.clone(), eps);
+        let q_next_target = self.q_target.q(next_obs, next_actions).min_dim(1); // [b, 1]
         let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
         let td_target =
             batch.rewards.clone().inner() + not_done * q_next_target.mul_scalar(self.config.gamma);
         let y = Tensor::<B, 2>::from_inner(td_target); // [b, 1]
 
-        // The proposals (no graph): n per state from U(−1, 1)^|A|, π(·|s) and π(·|s').
+        // The proposals (no graph): n per state from U(−1, 1)^|A|, π(·|s) and π(·|s'). The actor
+        // runs once per state; its mean and log-std are repeated n times.
         let obs = batch.obs.clone().inner();
         let obs_rep = repeat_rows(obs.clone(), n); // [b·n, obs_dim]
         let rand_actions =
             uniform::<B::InnerBackend>(&mut self.rng, [b * n, act_dim], &self.device);
-        let (mean, log_std) = actor.dist(obs_rep.clone());
-        let eps = self.noise(mean.dims());
-        let (pi_actions, log_pi) = tanh_gaussian(mean, log_std, eps);
-        let (mean, log_std) = actor.dist(repeat_rows(next_obs, n));
-        let eps = self.noise(mean.dims());
-        let (next_pi_actions, next_log_pi) = tanh_gaussian(mean, log_std, eps);
+        let (mean, log_std) = actor.dist(obs.clone());
+        let eps = self.noise([b * n, act_dim]);
+        let (pi_actions, log_pi) =
+            tanh_gaussian(repeat_rows(mean, n), repeat_rows(log_std, n), eps);
+        let eps = self.noise([b * n, act_dim]);
+        let (next_pi_actions, next_log_pi) =
+            tanh_gaussian(repeat_rows(next_mean, n), repeat_rows(next_log_std, n), eps);
 
         // One critic pass: [dataset (b) | uniform (b·n) | π(s) (b·n) | π(s') (b·n)] rows, all at s.
         let all_obs = Tensor::cat(vec![obs, obs_rep.clone(), obs_rep.clone(), obs_rep], 0);
