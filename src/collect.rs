@@ -30,7 +30,7 @@ use crate::train::EnvSpec;
 ///
 /// `q̇ = k · Jᵀ (J Jᵀ + μ² I)⁻¹ (goal − ee)`, J the 3×n position Jacobian of the end effector
 /// (central differences of forward kinematics), then scaled down uniformly so that no joint
-/// exceeds its velocity limit. Exploration: Gaussian noise of standard deviation
+/// exceeds `speed` times its velocity limit. Exploration: Gaussian noise of standard deviation
 /// `noise · q̇_max` per joint, and with probability `random_prob` (always, after a step that left
 /// the arm at rest: it was blocked by a collision) a uniform random command.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,12 @@ pub struct ScriptedReach {
     pub gain: f64,
     /// Damping μ, m (default: `0.05`; keeps q̇ bounded near singularities).
     pub damping: f64,
-    /// Noise standard deviation as a fraction of each velocity limit (default: `0.1`).
+    /// Fraction of the velocity limits the controller uses before noise (default: `0.8`: commands
+    /// rarely saturate, so offline learners with a tanh-Gaussian actor see few actions at ±1,
+    /// where its log-likelihood is extreme).
+    pub speed: f64,
+    /// Noise standard deviation as a fraction of each velocity limit, added after the speed
+    /// scaling and clamped to the limits (default: `0.1`).
     pub noise: f64,
     /// Probability of a uniform random command instead (default: `0.1`).
     pub random_prob: f64,
@@ -47,7 +52,7 @@ pub struct ScriptedReach {
 
 impl Default for ScriptedReach {
     fn default() -> Self {
-        Self { gain: 4.0, damping: 0.05, noise: 0.1, random_prob: 0.1 }
+        Self { gain: 4.0, damping: 0.05, speed: 0.8, noise: 0.1, random_prob: 0.1 }
     }
 }
 
@@ -71,13 +76,16 @@ impl ScriptedReach {
             + DMatrix::<f64>::identity(3, 3) * self.damping.powi(2);
         let e = DVector::from_column_slice(error.as_slice());
         let y = jjt.lu().solve(&e).context("J Jᵀ + μ² I is positive definite")?;
-        let mut qdot: Vec<f64> = (jacobian.transpose() * y * self.gain).iter().copied().collect();
+        let qdot = jacobian.transpose() * y * self.gain;
+        let over =
+            qdot.iter().zip(&limits).map(|(v, l)| v.abs() / (self.speed * l)).fold(1.0, f64::max);
         let noise = equigate_learn::sac::standard_normal(rng, n);
-        for ((v, &l), z) in qdot.iter_mut().zip(&limits).zip(noise) {
-            *v += self.noise * l * f64::from(z);
-        }
-        let over = qdot.iter().zip(&limits).map(|(v, l)| v.abs() / l).fold(1.0, f64::max);
-        Ok(qdot.iter().map(|v| v / over).collect())
+        Ok(qdot
+            .iter()
+            .zip(&limits)
+            .zip(noise)
+            .map(|((v, &l), z)| (v / over + self.noise * l * f64::from(z)).clamp(-l, l))
+            .collect())
     }
 }
 
@@ -90,13 +98,16 @@ fn position_jacobian(env: &ReachEnv) -> anyhow::Result<DMatrix<f64>> {
     let h = 1e-6;
     let mut jacobian = DMatrix::zeros(3, n);
     for i in 0..n {
-        let mut at = |dx: f64| -> anyhow::Result<Vector3<f64>> {
+        // One-sided at a position limit: the probe never leaves the joint's range.
+        let limit = &env.model().limits()[i];
+        let (lo, hi) = (limit.clamp_position(q[i] - h), limit.clamp_position(q[i] + h));
+        let mut at = |x: f64| -> anyhow::Result<Vector3<f64>> {
             let mut qi = q.clone();
-            qi[i] += dx;
+            qi[i] = x;
             probe.set_state(&qi, &qdot)?;
             Ok(probe.ee())
         };
-        let column = (at(h)? - at(-h)?) / (2.0 * h);
+        let column = (at(hi)? - at(lo)?) / (hi - lo);
         jacobian.set_column(i, &column);
     }
     Ok(jacobian)
@@ -257,5 +268,23 @@ mod tests {
             }
         }
         assert!(successes >= 8, "scripted controller reached {successes}/10 goals");
+    }
+
+    /// At a position limit the Jacobian is taken one-sided and the command stays within the
+    /// velocity limits (a central difference would step outside the joint's range).
+    #[test]
+    fn commands_at_a_position_limit() {
+        let spec = EnvSpec::with_task(RobotKind::Ur5e, Default::default()).unwrap();
+        let mut env = spec.env(0).unwrap();
+        env.reset();
+        let mut q = env.q().to_vec();
+        q[2] = env.model().limits()[2].upper;
+        env.set_state(&q, &[0.0; 6]).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let controller = ScriptedReach { random_prob: 0.0, ..ScriptedReach::default() };
+        let command = controller.command(&env, &mut rng).unwrap();
+        for (v, l) in command.iter().zip(env.model().limits()) {
+            assert!(v.abs() <= l.velocity, "{command:?}");
+        }
     }
 }
