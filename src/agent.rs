@@ -19,7 +19,7 @@ use equigate_learn::layers::LayerError;
 use equigate_learn::nets::{
     EquiActor, EquiConfig, EquiCritic, EquiKind, MlpActor, MlpCritic, NetsConfig,
 };
-use equigate_learn::pesac::{PeSac, PeSacConfig, PeSacError};
+use equigate_learn::pesac::{Branch, PeSac, PeSacConfig, PeSacError};
 use equigate_learn::replay::Batch;
 use equigate_learn::sac::{ActMode, Sac, SacConfig, TrainActor, TrainCritic};
 use equigate_robot::task::{Field, FieldKind as TaskFieldKind};
@@ -134,6 +134,19 @@ pub trait Agent<B: AutodiffBackend> {
 
     /// Restores what [`Agent::save_checkpoint`] wrote (into an agent built from the same config).
     fn load_checkpoint(self: Box<Self>, dir: &Path) -> Result<Box<dyn Agent<B>>, CheckpointError>;
+
+    /// Starts the actor and critics from a checkpoint in SAC's layout (SAC, Equi-SAC or an
+    /// offline learner) holding standard (`equivariant = false`) or equivariant networks: all
+    /// of SAC / Equi-SAC when it matches their kind, one branch of PE-SAC. Optimizer state and
+    /// counters stay fresh.
+    ///
+    /// # Errors
+    /// An agent without such networks (RPP-SAC, Approx-SAC, or the other kind), unreadable files.
+    fn init_from(
+        self: Box<Self>,
+        dir: &Path,
+        equivariant: bool,
+    ) -> anyhow::Result<Box<dyn Agent<B>>>;
 }
 
 /// The group C_n and the representations of a task's observation and action layouts under it.
@@ -281,6 +294,26 @@ where
         let SacAgent { kind, sac } = *self;
         Ok(Box::new(SacAgent { kind, sac: sac.load_checkpoint(dir)? }))
     }
+
+    fn init_from(
+        self: Box<Self>,
+        dir: &Path,
+        equivariant: bool,
+    ) -> anyhow::Result<Box<dyn Agent<B>>> {
+        let matches = match self.kind {
+            AgentKind::Sac => !equivariant,
+            AgentKind::EquiSac => equivariant,
+            _ => false,
+        };
+        anyhow::ensure!(
+            matches,
+            "{} cannot start from {} networks",
+            self.kind,
+            if equivariant { "equivariant" } else { "standard" }
+        );
+        let SacAgent { kind, sac } = *self;
+        Ok(Box::new(SacAgent { kind, sac: sac.init_networks(dir)? }))
+    }
 }
 
 impl<B: AutodiffBackend> Agent<B> for PeSac<B> {
@@ -319,6 +352,15 @@ impl<B: AutodiffBackend> Agent<B> for PeSac<B> {
 
     fn load_checkpoint(self: Box<Self>, dir: &Path) -> Result<Box<dyn Agent<B>>, CheckpointError> {
         Ok(Box::new(PeSac::load_checkpoint(*self, dir)?))
+    }
+
+    fn init_from(
+        self: Box<Self>,
+        dir: &Path,
+        equivariant: bool,
+    ) -> anyhow::Result<Box<dyn Agent<B>>> {
+        let branch = if equivariant { Branch::Equivariant } else { Branch::Standard };
+        Ok(Box::new(PeSac::init_branch(*self, branch, dir)?))
     }
 }
 

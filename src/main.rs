@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! equigate train [--config config/train/ur5e_reach_obstacles.yaml] [--agent pe-sac] [--seed 0]
-//!                [--steps N] [--out runs/NAME] [--resume] [--device cpu|cuda]
+//!                [--steps N] [--out runs/NAME] [--resume] [--init-from RUN]... [--device cpu|cuda]
 //! equigate eval RUN_DIR [--episodes 100]
 //! equigate plot --out curves.png RUN_DIR...
 //! equigate collect --out bags/NAME [--steps 10000] [--noise 0.1]
@@ -53,6 +53,10 @@ enum Command {
         /// Continue the run in --out from its last checkpoint (its own train.yaml is used).
         #[arg(long)]
         resume: bool,
+        /// Start the networks from a `sac` / `equi-sac` run or an `equigate offline` run
+        /// (repeat: for PE-SAC, one of each starts both branches).
+        #[arg(long = "init-from")]
+        init_from: Vec<PathBuf>,
         /// Where the networks run.
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
@@ -379,8 +383,12 @@ fn main() -> anyhow::Result<()> {
     equigate::logging::init(None);
     let cli = Cli::parse();
     match cli.command {
-        Command::Train { config, agent, seed, steps, out, resume, device } => {
-            let (config, run_dir) = train_config(&config, agent, seed, steps, out, resume)?;
+        Command::Train { config, agent, seed, steps, out, resume, init_from, device } => {
+            let (mut config, run_dir) = train_config(&config, agent, seed, steps, out, resume)?;
+            if !init_from.is_empty() {
+                anyhow::ensure!(!resume, "--init-from starts a new run; it cannot be resumed into");
+                config.init_from = init_from.iter().map(|p| p.display().to_string()).collect();
+            }
             match device {
                 Device::Cpu => {
                     run_train::<Autodiff<Flex>>(&config, run_dir, resume, &Default::default())

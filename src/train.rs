@@ -78,6 +78,12 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Hyperparameters of the learners.
     pub learner: LearnerConfig,
+    /// Run directories (of `equigate offline`, or `train` with `sac` / `equi-sac`) whose actor and
+    /// critics start this run's networks (default: none). A `sac` run starts the standard
+    /// networks, an `equi-sac` run the equivariant ones: all of SAC / Equi-SAC, or one branch of
+    /// PE-SAC (give both for both). Widths, robot and group order must match. The uniform random
+    /// phase is skipped: the pre-trained policy acts from the first step.
+    pub init_from: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -96,6 +102,7 @@ impl Default for TrainConfig {
             checkpoint_every: 10_000,
             log_every: 1_000,
             learner: LearnerConfig::default(),
+            init_from: Vec::new(),
         }
     }
 }
@@ -534,6 +541,11 @@ pub fn train<B: AutodiffBackend>(
     let mut agent = agent::build::<B>(config.agent, &learner, &symmetry, device)?;
     let checkpoint_dir = run_dir.join(files::CHECKPOINT);
     let mut state = RunState::default();
+    if !options.resume {
+        for dir in &config.init_from {
+            agent = init_from_run(agent, config, Path::new(dir))?;
+        }
+    }
     if options.resume {
         agent = agent
             .load_checkpoint(&checkpoint_dir)
@@ -569,7 +581,8 @@ pub fn train<B: AutodiffBackend>(
 
     while state.env_steps < config.total_steps && !stopped() {
         // Act for every environment at once.
-        let random_phase = state.env_steps < sac.learning_starts && !options.resume;
+        let random_phase =
+            state.env_steps < sac.learning_starts && !options.resume && config.init_from.is_empty();
         let actions: Vec<f32> = if random_phase {
             (0..slots.len() * act_dim).map(|_| rng.random_range(-1.0..1.0)).collect()
         } else {
@@ -697,6 +710,57 @@ pub fn eval_run<B: AutodiffBackend>(
     let trained = evaluate_agent(agent.as_mut(), &spec, &scaling, episodes, seed)?;
     let random = evaluate_random(&spec, &scaling, episodes, seed)?;
     Ok((trained, random))
+}
+
+/// Starts `agent`'s networks from the checkpoint of run `dir` (see [`TrainConfig::init_from`]),
+/// after checking that the run's robot, group order and widths are this config's.
+///
+/// # Errors
+/// An unreadable run, a mismatch, or an agent that cannot start from that run's kind.
+pub fn init_from_run<B: AutodiffBackend>(
+    agent: Box<dyn Agent<B>>,
+    config: &TrainConfig,
+    dir: &Path,
+) -> anyhow::Result<Box<dyn Agent<B>>> {
+    let run: TrainConfig = read_yaml(&dir.join(files::TRAIN_CONFIG))?;
+    let (a, b) = (&run.learner, &config.learner);
+    let same = run.robot == config.robot
+        && run.group_order == config.group_order
+        && a.hidden == b.hidden
+        && a.equi_hidden_dim == b.equi_hidden_dim;
+    anyhow::ensure!(
+        same,
+        "{}: robot {:?}, C_{}, hidden {:?}, equivariant width {} differ from this run's \
+         {:?}, C_{}, {:?}, {}",
+        dir.display(),
+        run.robot,
+        run.group_order,
+        a.hidden,
+        a.equi_hidden_dim,
+        config.robot,
+        config.group_order,
+        b.hidden,
+        b.equi_hidden_dim
+    );
+    let equivariant = match run.agent {
+        AgentKind::Sac => false,
+        AgentKind::EquiSac => true,
+        other => anyhow::bail!(
+            "{}: a {other} run cannot start another run's networks (sac or equi-sac only)",
+            dir.display()
+        ),
+    };
+    let checkpoint = dir.join(files::CHECKPOINT);
+    let kind = agent.kind();
+    let agent = agent
+        .init_from(&checkpoint, equivariant)
+        .with_context(|| format!("starting {kind} from {}", checkpoint.display()))?;
+    tracing::info!(
+        "{kind}: {} networks start from {}",
+        if equivariant { "equivariant" } else { "standard" },
+        dir.display()
+    );
+    Ok(agent)
 }
 
 /// Redraws `run_dir/learning_curve.png` from `run_dir/metrics.csv`.

@@ -431,6 +431,15 @@ pub struct CriticStep {
     pub lambda_fraction: f32,
 }
 
+/// The two halves of PE-SAC that a SAC-layout checkpoint can start ([`PeSac::init_branch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    /// π_E and Q_E (invariant critic, equivariant actor).
+    Equivariant,
+    /// π_N and Q_N (MLPs).
+    Standard,
+}
+
 /// The PE-SAC learner: the E and N critics (with no-grad targets), actors and predictors, the two
 /// gates, the temperature, their Adam optimizers, the disagreement window and the noise RNG.
 pub struct PeSac<B: AutodiffBackend> {
@@ -823,6 +832,36 @@ impl<B: AutodiffBackend> PeSac<B> {
             window: self.window.values.iter().copied().collect(),
         };
         checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
+    }
+
+    /// Starts one branch from an offline or SAC checkpoint in [`crate::sac::Sac`]'s layout
+    /// (`actor.mpk`, `critic.mpk`, `critic_target.mpk`): [`Branch::Standard`] loads π_N, Q_N and
+    /// Q̄_N (from SAC, CQL or IQL), [`Branch::Equivariant`] π_E, Q_E and Q̄_E (from Equi-SAC,
+    /// Equi-CQL or Equi-IQL). The networks must have been built with the same widths (the caller
+    /// checks; burn does not). Optimizer moments, predictors, gates, temperature and counters stay
+    /// fresh: online fine-tuning after offline pre-training (issue 5), not a resume.
+    ///
+    /// # Errors
+    /// A missing or unreadable file.
+    pub fn init_branch(mut self, branch: Branch, dir: &Path) -> Result<Self, CheckpointError> {
+        use crate::sac::{ACTOR_FILE, CRITIC_FILE, CRITIC_TARGET_FILE};
+        let d = self.device.clone();
+        match branch {
+            Branch::Standard => {
+                self.pi_n = checkpoint::load_module(self.pi_n, &dir.join(ACTOR_FILE), &d)?;
+                self.q_n = checkpoint::load_module(self.q_n, &dir.join(CRITIC_FILE), &d)?;
+                let target = dir.join(CRITIC_TARGET_FILE);
+                self.q_n_target = checkpoint::load_module(self.q_n_target, &target, &d)?;
+            }
+            Branch::Equivariant => {
+                self.pi_e = checkpoint::load_module(self.pi_e, &dir.join(ACTOR_FILE), &d)?;
+                self.q_e = checkpoint::load_module(self.q_e, &dir.join(CRITIC_FILE), &d)?;
+                let target = dir.join(CRITIC_TARGET_FILE);
+                self.q_e_target = checkpoint::load_module(self.q_e_target, &target, &d)?;
+                self.acting_pi_e = None;
+            }
+        }
+        Ok(self)
     }
 
     /// Restores everything [`Self::save_checkpoint`] wrote into this learner (built with the

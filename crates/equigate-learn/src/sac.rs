@@ -599,6 +599,21 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
         Ok(self)
     }
 
+    /// Loads only the actor and the critics (with their targets) of a checkpoint in this layout,
+    /// e.g. from an offline learner; optimizer moments, temperature and counters stay fresh
+    /// (fine-tuning, not a resume).
+    ///
+    /// # Errors
+    /// A missing or unreadable file.
+    pub fn init_networks(mut self, dir: &Path) -> Result<Self, CheckpointError> {
+        let device = self.device.clone();
+        self.actor = checkpoint::load_module(self.actor, &dir.join(ACTOR_FILE), &device)?;
+        self.q = checkpoint::load_module(self.q, &dir.join(CRITIC_FILE), &device)?;
+        let target = dir.join(CRITIC_TARGET_FILE);
+        self.q_target = checkpoint::load_module(self.q_target, &target, &device)?;
+        Ok(self)
+    }
+
     /// ε ~ N(0, I) of `shape` from the agent's seeded RNG, on the inner backend.
     fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
         let eps = standard_normal(&mut self.rng, shape[0] * shape[1]);
