@@ -1,10 +1,12 @@
-//! `equigate`: train, evaluate and plot PE-SAC and its baselines on the built-in simulator.
+//! `equigate`: train, evaluate and plot PE-SAC and its baselines on the built-in simulator; run the
+//! graph; record bags and train offline on them.
 //!
 //! ```text
 //! equigate train [--config config/train/ur5e_reach_obstacles.yaml] [--agent pe-sac] [--seed 0]
 //!                [--steps N] [--out runs/NAME] [--resume] [--init-from RUN]... [--device cpu|cuda]
 //! equigate eval RUN_DIR [--episodes 100]
 //! equigate plot --out curves.png RUN_DIR...
+//! equigate record --ros-args -p output:=bags/NAME                        (a node)
 //! equigate collect --out bags/NAME [--steps 10000] [--noise 0.1]
 //! equigate offline --algo cql|iql [--equivariant] --bag bags/NAME [--updates 20000] [--out runs/NAME]
 //! ```
