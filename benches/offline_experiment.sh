@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 IQL_UPDATES=${IQL_UPDATES:-10000}
 CQL_UPDATES=${CQL_UPDATES:-2000}
 SIZES=${SIZES:-1000 10000}
+ALGOS=${ALGOS:-cql iql}
+CQL_ARGS=${CQL_ARGS:-}        # e.g. "--cql-alpha 1 --lr 1e-4" (Equi-CQL's paper settings)
+TAG=${TAG:-}                  # appended to the run names
 SEED=${SEED:-0}
 OUT=${OUT:-runs/offline_experiment}
 EPISODES=${EPISODES:-100}
@@ -26,20 +29,22 @@ for n in $SIZES; do
 done
 printf '%-8s %-10s %8s %10s %10s %12s\n' dataset algo updates success return updates/s
 for n in $SIZES; do
-  for algo in cql iql; do
+  for algo in $ALGOS; do
     if [ "$algo" = cql ]; then UPDATES=$CQL_UPDATES; else UPDATES=$IQL_UPDATES; fi
     for equi in "" "--equivariant"; do
-      name="$algo${equi:+-equi}-$n"
+      name="$algo${equi:+-equi}-$n$TAG"
+      extra=""
+      [ "$algo" = cql ] && extra=$CQL_ARGS
       run="$OUT/$name"
       if [ ! -f "$run/checkpoint/run_state.json" ]; then
-        "$BIN" offline --algo "$algo" $equi --bag "$OUT/bags/scripted_$n" --updates "$UPDATES" \
+        "$BIN" offline --algo "$algo" $equi $extra --bag "$OUT/bags/scripted_$n" --updates "$UPDATES" \
           --eval-every "$UPDATES" --seed "$SEED" --out "$run" >"$OUT/$name.log" 2>&1
       fi
       rate=$(grep -o '[0-9.]* updates/s' "$OUT/$name.log" | tail -1 | cut -d' ' -f1)
       line=$("$BIN" eval "$run" --episodes "$EPISODES" 2>/dev/null | grep '^trained')
       success=$(sed -E 's/.*success ([0-9.]+)%.*/\1/' <<<"$line")
       ret=$(sed -E 's/.*mean return (-?[0-9.]+).*/\1/' <<<"$line")
-      printf '%-8s %-10s %8s %9s%% %10s %12s\n' "$n" "$algo${equi:+-equi}" "$UPDATES" "$success" "$ret" "$rate"
+      printf '%-8s %-10s %8s %9s%% %10s %12s\n' "$n" "$algo${equi:+-equi}$TAG" "$UPDATES" "$success" "$ret" "$rate"
     done
   done
 done

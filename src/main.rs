@@ -181,6 +181,12 @@ enum Command {
         /// Gradient updates.
         #[arg(long, default_value_t = 20_000)]
         updates: u64,
+        /// CQL's α_cql (default: CORL's 10; Equi-CQL's paper uses 1).
+        #[arg(long)]
+        cql_alpha: Option<f64>,
+        /// One learning rate for every network (default: CORL's per-network values).
+        #[arg(long)]
+        lr: Option<f64>,
         /// Evaluate every this many updates.
         #[arg(long, default_value_t = 5_000)]
         eval_every: u64,
@@ -492,6 +498,8 @@ fn main() -> anyhow::Result<()> {
             bags,
             config,
             updates,
+            cql_alpha,
+            lr,
             eval_every,
             seed,
             out,
@@ -519,6 +527,8 @@ fn main() -> anyhow::Result<()> {
                 joints: Vec::new(),
                 updates,
                 eval_every,
+                cql_alpha,
+                lr,
                 train: train_config,
             };
             let report = |u: u64, e: &EvalResult| {

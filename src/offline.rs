@@ -61,6 +61,14 @@ pub struct OfflineConfig {
     pub updates: u64,
     /// Evaluate every this many updates (default: `5000`).
     pub eval_every: u64,
+    /// CQL's conservative weight α_cql (default: none, the library's CORL value 10; Equi-CQL
+    /// (Tangri et al., algorithms.md §3.2) uses 1).
+    #[serde(default)]
+    pub cql_alpha: Option<f64>,
+    /// One Adam learning rate for every network and log α (default: none, the library's CORL
+    /// values: CQL critics 3e-4, actor and α 3e-5; IQL 3e-4; Equi-CQL/IQL use 1e-4).
+    #[serde(default)]
+    pub lr: Option<f64>,
     /// Robot, task, group order, seed, evaluation episodes and the learner's widths, batch size,
     /// γ and τ come from here; `agent` is set from `algo`/`equivariant`.
     pub train: TrainConfig,
@@ -342,7 +350,14 @@ fn build_learner<B: AutodiffBackend>(
     let batch_size = l.batch_size;
     Ok(match config.algo {
         OfflineAlgo::Cql => {
-            let c = CqlConfig::new(obs.dim(), act.dim())
+            let mut c = CqlConfig::new(obs.dim(), act.dim());
+            if let Some(alpha) = config.cql_alpha {
+                c.cql_alpha = alpha;
+            }
+            if let Some(lr) = config.lr {
+                (c.q_lr, c.policy_lr, c.alpha_lr) = (lr, lr, lr);
+            }
+            let c = c
                 .with_hidden(l.hidden[0])
                 .with_equi(equi)
                 .with_batch_size(batch_size)
@@ -358,7 +373,11 @@ fn build_learner<B: AutodiffBackend>(
             }
         }
         OfflineAlgo::Iql => {
-            let c = IqlConfig::new(obs.dim(), act.dim())
+            let mut c = IqlConfig::new(obs.dim(), act.dim());
+            if let Some(lr) = config.lr {
+                (c.q_lr, c.value_lr, c.policy_lr) = (lr, lr, lr);
+            }
+            let c = c
                 .with_hidden(l.hidden[0])
                 .with_equi(equi)
                 .with_batch_size(batch_size)

@@ -70,6 +70,8 @@ fn bag_to_transitions_to_checkpoints_that_load_online() {
             joints: Vec::new(),
             updates: 20,
             eval_every: 10,
+            cql_alpha: None,
+            lr: None,
             train: config.clone(),
         };
         let mut evals = Vec::new();
@@ -171,6 +173,8 @@ fn bad_bags_are_clear_errors() {
         joints: Vec::new(),
         updates: 10,
         eval_every: 10,
+        cql_alpha: None,
+        lr: None,
         train: config,
     };
     let err = offline::run::<B>(&offline, &out, &Default::default(), |_, _| {}).unwrap_err();
