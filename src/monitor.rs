@@ -157,8 +157,9 @@ impl TransitionAssembler {
     /// counting goal changes. Returns (s_k, a_k, s_{k+1}) when a command arrived since the
     /// previous state (lockstep: one command, one step) or the latest one is still held (a
     /// controller at a fixed rate, states faster than commands), and the goal did not change in
-    /// between. A state stamped no later than the previous one is a repeat (the lockstep
-    /// simulator's heartbeat while it waits) and is ignored.
+    /// between. A state stamped no later than the previous one and equal to it is a repeat (the
+    /// lockstep simulator's heartbeat while it waits) and is ignored; one that differs is a new
+    /// state (the first of an episode after a reset, which does not advance simulated time).
     pub fn on_state(
         &mut self,
         state: &State,
@@ -166,7 +167,7 @@ impl TransitionAssembler {
         now_s: f64,
         goal_version: u64,
     ) -> Option<(State, Vec<f64>, State)> {
-        if self.previous.as_ref().is_some_and(|p| stamp_s <= p.1) {
+        if self.previous.as_ref().is_some_and(|p| stamp_s <= p.1 && p.0 == *state) {
             return None;
         }
         let command_time = self.command.as_ref().map(|c| c.1);
@@ -408,6 +409,16 @@ mod tests {
         assert!(a.on_state(&state(0.9), 0.24, 5.234, 1).is_none());
         assert!(a.on_state(&state(1.0), 0.28, 5.242, 1).is_some());
         assert_eq!((a.produced, a.dropped), (4, 3));
+        // A lockstep reset: the new goal, then the episode's first state with the previous
+        // state's stamp (a reset does not advance simulated time) but another pose. It is not a
+        // heartbeat: the pair across the reset is dropped, and the state starts the episode.
+        a.on_command(&[3.0], 6.0);
+        assert!(a.on_state(&state(1.1), 0.32, 6.001, 1).is_some());
+        assert!(a.on_state(&state(5.0), 0.32, 6.01, 2).is_none());
+        a.on_command(&[4.0], 6.02);
+        let (s, cmd, _) = a.on_state(&state(5.1), 0.36, 6.03, 2).unwrap();
+        assert_eq!((s.q[0], cmd), (5.0, vec![4.0]));
+        assert_eq!((a.produced, a.dropped), (6, 4));
     }
 
     #[test]

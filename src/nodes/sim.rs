@@ -113,6 +113,12 @@ pub fn run(args: RosArgs) -> Result<()> {
             SimMode::Realtime => js_due.due(wall),
             SimMode::Lockstep => stepped || js_due.due(wall), // after each step; idle: a heartbeat
         };
+        // The goal before the state: after a reset, a subscriber sees the new goal before the
+        // new episode's first state (the reset does not advance simulated time, so that state
+        // carries the previous state's stamp).
+        if goal_due.due(wall) {
+            publish(&t.goal, sim.goal(stamp));
+        }
         if publish_state {
             if cfg.mode == SimMode::Lockstep {
                 publish(&t.clock, Clock { clock: stamp });
@@ -122,9 +128,6 @@ pub fn run(args: RosArgs) -> Result<()> {
         if cam_due.due(sim_t) {
             publish(&t.depth, sim.depth_image(stamp));
             publish(&t.camera_info, sim.camera_info(stamp));
-        }
-        if goal_due.due(wall) {
-            publish(&t.goal, sim.goal(stamp));
         }
         if diag_due.due(wall) {
             publish(&t.diagnostics, sim.diagnostics(stamp, fresh));
