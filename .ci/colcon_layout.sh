@@ -24,6 +24,8 @@ for path in \
   share/equigate/launch/train.launch.py \
   share/equigate/launch/robot.launch.py \
   share/equigate/launch/monitor.launch.py \
+  share/equigate/launch/record.launch.py \
+  share/equigate/config/record.yaml \
   share/equigate/config/detector_ur5e.yaml \
   share/equigate/config/policy_ur5e.yaml \
   share/equigate/config/train/ur5e_reach_obstacles.yaml \
