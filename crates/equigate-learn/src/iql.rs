@@ -36,7 +36,7 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use equigate_symmetry::Representation;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -44,13 +44,13 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkpoint::{self, CheckpointError};
 use crate::cql::critic_trunk;
 use crate::nets::{
-    tanh_gaussian, ActorConfig, EquiActor, EquiConfig, EquiCritic, EquiValue, MlpActor, MlpConfig,
-    MlpCritic, MlpValue,
+    ActorConfig, EquiActor, EquiConfig, EquiCritic, EquiValue, MlpActor, MlpConfig, MlpCritic,
+    MlpValue,
 };
 use crate::offline::{check_dims, column_means, normal, scalar, OfflineError};
 use crate::replay::Batch;
 use crate::sac::{
-    clip_global_norm, ActMode, Actor, Critic, LogAlpha, SacConfig, SoftUpdate, TrainActor,
+    act_batch, clip_global_norm, ActMode, Critic, LogAlpha, SacConfig, SoftUpdate, TrainActor,
     TrainCritic, TrainState, TrainValue, Value, ACTOR_FILE, ACTOR_OPTIM_FILE, ALPHA_OPTIM_FILE,
     CONFIG_FILE, CRITIC_FILE, CRITIC_TARGET_FILE, LOG_ALPHA_FILE, Q_OPTIM_FILE, TRAIN_STATE_FILE,
 };
@@ -408,23 +408,10 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
     /// # Panics
     /// If `obs.len()` is not a positive multiple of `obs_dim`.
     pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
-        let d = self.config.obs_dim;
-        assert!(
-            !obs.is_empty() && obs.len().is_multiple_of(d),
-            "act: obs length {} must be a positive multiple of obs_dim {d}",
-            obs.len()
-        );
-        let obs =
-            Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), &self.device);
-        let (mean, log_std) = self.actor.valid().dist(obs);
-        let action = match mode {
-            ActMode::Deterministic => mean.tanh(),
-            ActMode::Stochastic => {
-                let eps = normal(&mut self.rng, mean.dims(), &self.device);
-                tanh_gaussian(mean, log_std, eps).0
-            }
-        };
-        action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
+        let (actor, device) = (self.actor.valid(), self.device.clone());
+        act_batch(&actor, obs, self.config.obs_dim, mode, &device, |shape| {
+            normal(&mut self.rng, shape, &device)
+        })
     }
 
     /// Writes a checkpoint into `dir` (created if missing) in [`crate::sac::Sac`]'s layout, each
@@ -497,10 +484,12 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
 mod tests {
     use super::*;
     use crate::layers::test_util::{ur5e_act, ur5e_obs};
+    use crate::nets::tanh_gaussian;
     use crate::replay::{ReplayBuffer, Transition};
     use crate::sac::{act_deterministic, standard_normal, Sac};
     use burn::backend::{Autodiff, Flex};
     use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::TensorData;
     use equigate_symmetry::Group;
 
     type B = Autodiff<Flex>;

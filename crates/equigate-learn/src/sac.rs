@@ -218,6 +218,39 @@ where
 {
 }
 
+/// Actions of `actor` for a row-major batch of observations `obs` (`[n · obs_dim]` ->
+/// `[n · act_dim]` in [-1, 1]): tanh of the mean, or a tanh-Gaussian sample with ε = `noise(shape)`.
+/// The acting path shared by [`Sac`], [`crate::cql::Cql`] and [`crate::iql::Iql`]; `actor` is a
+/// no-grad copy.
+///
+/// # Panics
+/// If `obs.len()` is not a positive multiple of `obs_dim`.
+pub(crate) fn act_batch<B: Backend, A: Actor<B>>(
+    actor: &A,
+    obs: &[f32],
+    obs_dim: usize,
+    mode: ActMode,
+    device: &B::Device,
+    noise: impl FnOnce([usize; 2]) -> Tensor<B, 2>,
+) -> Vec<f32> {
+    let d = obs_dim;
+    assert!(
+        !obs.is_empty() && obs.len().is_multiple_of(d),
+        "act: obs length {} must be a positive multiple of obs_dim {d}",
+        obs.len()
+    );
+    let obs = Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), device);
+    let (mean, log_std) = actor.dist(obs);
+    let action = match mode {
+        ActMode::Deterministic => mean.tanh(),
+        ActMode::Stochastic => {
+            let eps = noise(mean.dims());
+            tanh_gaussian(mean, log_std, eps).0
+        }
+    };
+    action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
+}
+
 /// `n` standard normal samples from `rng` (Box–Muller).
 pub fn standard_normal(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(n + 1);
@@ -528,23 +561,8 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
     /// # Panics
     /// If `obs.len()` is not a positive multiple of `obs_dim`.
     pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
-        let d = self.config.obs_dim;
-        assert!(
-            !obs.is_empty() && obs.len().is_multiple_of(d),
-            "act: obs length {} must be a positive multiple of obs_dim {d}",
-            obs.len()
-        );
-        let obs =
-            Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), &self.device);
-        let (mean, log_std) = self.actor.valid().dist(obs);
-        let action = match mode {
-            ActMode::Deterministic => mean.tanh(),
-            ActMode::Stochastic => {
-                let eps = self.noise(mean.dims());
-                tanh_gaussian(mean, log_std, eps).0
-            }
-        };
-        action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
+        let (actor, device) = (self.actor.valid(), self.device.clone());
+        act_batch(&actor, obs, self.config.obs_dim, mode, &device, |shape| self.noise(shape))
     }
 
     /// Writes a checkpoint into `dir` (created if missing), each file atomically: `config.json`,
