@@ -132,6 +132,10 @@ pub struct LearnerConfig {
     pub init_temperature: f64,
     /// PE-SAC: updates with λ forced to 0 (default: `5000`).
     pub gate_warmup_updates: u64,
+    /// PE-SAC: run the predictor and gate steps on a second thread beside the critic and actor
+    /// steps, which then read the gates of the previous update (default: `false`, the paper's
+    /// order; `true` is about 1.5x faster on two cores, BENCHMARKS.md; [`PeSacConfig::pipelined`]).
+    pub pipelined: bool,
 }
 
 impl Default for LearnerConfig {
@@ -149,6 +153,7 @@ impl Default for LearnerConfig {
             equi_hidden_dim: EquiConfig::new().hidden_dim,
             init_temperature: sac.init_temperature,
             gate_warmup_updates: pe.gate_warmup_updates,
+            pipelined: pe.pipelined,
         }
     }
 }
@@ -234,6 +239,7 @@ impl TrainConfig {
             .with_predictor_lr(l.lr)
             .with_gate_lr(l.lr)
             .with_gate_warmup_updates(l.gate_warmup_updates)
+            .with_pipelined(l.pipelined)
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo bench -p equigate-learn --bench update_rate --no-run   # prints the binary's path
-//! target/release/deps/update_rate-<hash> [--seconds 10] [--warmup 50] [--only sac|pesac|pesac_e]
+//! target/release/deps/update_rate-<hash> [--seconds 10] [--warmup 50] [--only sac|pesac|pesac_pipelined|pesac_e]
 //! target/release/deps/update_rate-<hash> --breakdown           # where the time goes
 //! ```
 //!
@@ -16,6 +16,8 @@
 //! data soon sends every sample to the equivariant branch, and a branch that no sample uses is
 //! not evaluated, so that is measured apart: `pesac_update_lambda0` (inside the warm-up, λ ≡ 0).
 //! The mean λ (action gate) and λζ (state gate) of the timed updates are printed with the rate.
+//! `pesac_update_pipelined` is `pesac_update` with steps 1–4 (predictors, disagreement, labels,
+//! gates) on a second thread beside the critic and actor steps (`PeSacConfig::pipelined`).
 //!
 //! `--breakdown` times each step of one update (mean ms over 30 updates after the warm-up) and
 //! one forward and forward + backward pass of each network at batch 256.
@@ -61,7 +63,7 @@ fn options() -> Options {
             "--breakdown" => o.breakdown = true,
             "--bench" => {}
             other => panic!(
-                "unknown argument {other}; use --seconds S, --warmup N, --only sac|pesac|pesac_e, --breakdown"
+                "unknown argument {other}; use --seconds S, --warmup N, --only sac|pesac|pesac_pipelined|pesac_e, --breakdown"
             ),
         }
     }
@@ -97,10 +99,11 @@ fn sac() -> Sac<B, MlpCritic<B>, MlpActor<B>> {
     Sac::new(config, q, actor, &device)
 }
 
-fn pesac(gate_warmup_updates: u64, gate_lr: f64) -> PeSac<B> {
+fn pesac(gate_warmup_updates: u64, gate_lr: f64, pipelined: bool) -> PeSac<B> {
     let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM))
         .with_gate_warmup_updates(gate_warmup_updates)
-        .with_gate_lr(gate_lr);
+        .with_gate_lr(gate_lr)
+        .with_pipelined(pipelined);
     let (obs, act) = representations();
     PeSac::new(config, &obs, &act, &Default::default()).expect("valid sizes")
 }
@@ -146,12 +149,16 @@ fn run_rates(o: &Options) {
     // All networks every update: gates frozen at their initialisation (gate_lr 0; their Adam
     // steps still run), where p ≈ 0.5 sends parts of each batch to each branch.
     if o.only.as_deref().is_none_or(|w| w == "pesac") {
-        pesac_rate(o, "pesac_update", pesac(o.warmup, 0.0), &mut replay);
+        pesac_rate(o, "pesac_update", pesac(o.warmup, 0.0, false), &mut replay);
+    }
+    // The same with steps 1–4 on a second thread (`PeSacConfig::pipelined`).
+    if o.only.as_deref().is_none_or(|w| w == "pesac_pipelined") {
+        pesac_rate(o, "pesac_update_pipelined", pesac(o.warmup, 0.0, true), &mut replay);
     }
     // Every λ ≡ 0 (inside the gate warm-up): Q_N and π_N are neither evaluated nor stepped, the
     // state a trained gate reaches on a symmetric task.
     if o.only.as_deref().is_none_or(|w| w == "pesac_e") {
-        pesac_rate(o, "pesac_update_lambda0", pesac(u64::MAX, 3e-4), &mut replay);
+        pesac_rate(o, "pesac_update_lambda0", pesac(u64::MAX, 3e-4, false), &mut replay);
     }
 }
 
@@ -229,7 +236,7 @@ fn run_breakdown(o: &Options) {
     print_ms("sac", "update_alpha", mean_ms(REPS, || s.update_alpha(log_pi.clone())));
     print_ms("sac", "soft_update_targets", mean_ms(REPS, || s.soft_update_targets()));
 
-    let mut p = pesac(o.warmup, 0.0);
+    let mut p = pesac(o.warmup, 0.0, false);
     for _ in 0..o.warmup {
         p.train_step(&sample(&mut replay));
     }

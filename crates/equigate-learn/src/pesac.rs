@@ -105,6 +105,16 @@ pub struct PeSacConfig {
     /// first ~5k updates": the predictors must fit before their disagreement means anything).
     #[config(default = 5000)]
     pub gate_warmup_updates: u64,
+    /// Run steps 1–4 (predictors, disagreement, pseudo-labels, gates) on a second thread beside
+    /// steps 5–8 (critic, actor, α, targets) (default: `false`, the paper's order [I]).
+    ///
+    /// When `true` the critic and actor steps of update t read the gates as they were after
+    /// update t − 1: the λ they use is one update stale, as it is for a policy that reads a
+    /// separately running detector. Nothing else changes: during the gate warm-up (λ ≡ 0) the
+    /// two schedules give identical networks. On two cores this is about 1.5x faster
+    /// (BENCHMARKS.md "Learning core: speed").
+    #[config(default = false)]
+    pub pipelined: bool,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -566,29 +576,45 @@ impl<B: AutodiffBackend> PeSac<B> {
         self.log_alpha.alpha()
     }
 
-    /// One PE-SAC update on `batch`, in the paper's order (module header).
+    /// One PE-SAC update on `batch`, in the paper's order (module header), or with steps 1–4 on
+    /// a second thread when [`PeSacConfig::pipelined`] is set.
     pub fn train_step(&mut self, batch: &Batch<B>) -> PeSacMetrics {
         let alpha = self.alpha();
-        let (predictor_loss_e, predictor_loss_n) = self.update_predictors(batch);
-        let dis = self.disagreement(batch);
-        let (y, label_threshold) = self.pseudo_labels(&dis);
-        let (gate_bce, state_gate_loss) = self.update_gates(batch, &y);
-        let critic = self.update_critic(batch, alpha);
-        let (actor_loss, log_pi, lambda_zeta_fraction) = self.update_actor(batch, alpha);
+        // Step 4's a_π ~ π(·|s) reads only the actors and p_ζ, which steps 1–3 do not change:
+        // drawing it first keeps the noise stream's order (a_π, a', ã) and frees steps 1–4 from
+        // the actors.
+        let (a_pi, _) = self.sample_policy(batch.obs.clone().inner());
+        let part = self.take_detector();
+        let config = self.config.clone();
+        let (d, critic, (actor_loss, log_pi, lambda_zeta_fraction)) = if self.config.pipelined {
+            std::thread::scope(|scope| {
+                let detector = scope.spawn(|| part.step(&config, batch, a_pi));
+                let critic = self.update_critic(batch, alpha);
+                let actor = self.update_actor(batch, alpha);
+                let (part, d) =
+                    detector.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                self.put_detector(part);
+                (d, critic, actor)
+            })
+        } else {
+            let (part, d) = part.step(&config, batch, a_pi);
+            self.put_detector(part);
+            let critic = self.update_critic(batch, alpha);
+            (d, critic, self.update_actor(batch, alpha))
+        };
         let entropy = -scalar(log_pi.clone().mean());
         let alpha_loss = self.update_alpha(log_pi);
         self.soft_update_targets();
         self.updates += 1;
-        let n = dis.len().max(1) as f32;
         PeSacMetrics {
-            predictor_loss_e,
-            predictor_loss_n,
+            predictor_loss_e: d.predictor_loss_e,
+            predictor_loss_n: d.predictor_loss_n,
             delta_scale: self.delta_scale.scale() as f32,
-            disagreement: dis.iter().sum::<f32>() / n,
-            label_threshold,
-            pseudo_label_rate: y.iter().sum::<f32>() / n,
-            gate_bce,
-            state_gate_loss,
+            disagreement: d.disagreement,
+            label_threshold: d.label_threshold,
+            pseudo_label_rate: d.pseudo_label_rate,
+            gate_bce: d.gate_bce,
+            state_gate_loss: d.state_gate_loss,
             lambda_fraction: critic.lambda_fraction,
             lambda_zeta_fraction,
             q_loss: critic.q_loss,
@@ -598,6 +624,35 @@ impl<B: AutodiffBackend> PeSac<B> {
             alpha: self.alpha() as f32,
             entropy,
         }
+    }
+
+    /// Moves out what steps 1–4 change: the networks as cheap clones (steps 5–6 keep reading the
+    /// ones left here), their Adam states, σ_Δ and the window.
+    fn take_detector(&mut self) -> DetectorPart<B> {
+        let adam = AdamConfig::new();
+        let o = &mut self.optimizers;
+        DetectorPart {
+            p_e: self.p_e.clone(),
+            p_n: self.p_n.clone(),
+            gate_omega: self.gate_omega.clone(),
+            gate_zeta: self.gate_zeta.clone(),
+            opt_p_e: std::mem::replace(&mut o.p_e, adam.init()),
+            opt_p_n: std::mem::replace(&mut o.p_n, adam.init()),
+            opt_gate_omega: std::mem::replace(&mut o.gate_omega, adam.init()),
+            opt_gate_zeta: std::mem::replace(&mut o.gate_zeta, adam.init()),
+            delta_scale: std::mem::replace(&mut self.delta_scale, DeltaScale::new()),
+            window: std::mem::replace(&mut self.window, DisagreementWindow::new(1)),
+        }
+    }
+
+    /// Puts back what [`Self::take_detector`] moved out, stepped.
+    fn put_detector(&mut self, part: DetectorPart<B>) {
+        let o = &mut self.optimizers;
+        (self.p_e, self.p_n) = (part.p_e, part.p_n);
+        (self.gate_omega, self.gate_zeta) = (part.gate_omega, part.gate_zeta);
+        (o.p_e, o.p_n) = (part.opt_p_e, part.opt_p_n);
+        (o.gate_omega, o.gate_zeta) = (part.opt_gate_omega, part.opt_gate_zeta);
+        (self.delta_scale, self.window) = (part.delta_scale, part.window);
     }
 
     /// Step 1. Updates σ_Δ with this batch, then one step of each predictor on
@@ -633,24 +688,18 @@ impl<B: AutodiffBackend> PeSac<B> {
     /// L_ζ = mean |τ_e − 1[u<0]|·u², u = sg(p_ω(s, a_π)) − p_ζ(s), a_π ~ π(·|s) (the acting
     /// policy, no grad). No RL loss reaches either gate. Returns (L_ω, L_ζ).
     pub fn update_gates(&mut self, batch: &Batch<B>, y: &[f32]) -> (f32, f32) {
-        let (lr, clip) = (self.config.gate_lr, self.config.sac.max_grad_norm);
-        let rows = y.len();
-        let y = Tensor::<B, 2>::from_data(TensorData::new(y.to_vec(), [rows, 1]), &self.device);
-        let logits = self.gate_omega.logits(batch.obs.clone(), batch.actions.clone());
-        let gate_bce = bce_with_logits(logits, y);
-        let grads = GradientsParams::from_grads(gate_bce.backward(), &self.gate_omega);
-        let gate = self.gate_omega.clone();
-        self.gate_omega = adam_step(&mut self.optimizers.gate_omega, lr, clip, gate, grads);
-
-        let obs = batch.obs.clone().inner();
-        let (a_pi, _) = self.sample_policy(obs.clone());
-        let p_omega = self.gate_omega.valid().forward(obs, a_pi); // sg(p_ω(s, a_π)), [batch, 1]
-        let u = Tensor::<B, 2>::from_inner(p_omega) - self.gate_zeta.forward(batch.obs.clone());
-        let state_gate_loss = expectile_loss(u, self.config.expectile);
-        let grads = GradientsParams::from_grads(state_gate_loss.backward(), &self.gate_zeta);
-        let gate = self.gate_zeta.clone();
-        self.gate_zeta = adam_step(&mut self.optimizers.gate_zeta, lr, clip, gate, grads);
-        (scalar(gate_bce.inner()), scalar(state_gate_loss.inner()))
+        let (a_pi, _) = self.sample_policy(batch.obs.clone().inner());
+        let o = &mut self.optimizers;
+        let (gate_omega, gate_zeta, losses) = gate_step(
+            &self.config,
+            batch,
+            y,
+            a_pi,
+            (self.gate_omega.clone(), &mut o.gate_omega),
+            (self.gate_zeta.clone(), &mut o.gate_zeta),
+        );
+        (self.gate_omega, self.gate_zeta) = (gate_omega, gate_zeta);
+        losses
     }
 
     /// Step 5: critic step with the hard-gated mixture; λ = hard(p_ω(s, a)), λ' = hard(p_ω(s',
@@ -1103,6 +1152,111 @@ fn gated_policy<Bk: Backend>(
     )
 }
 
+/// What steps 1–4 of a PE-SAC update change (the predictors, the gates, their Adam states,
+/// σ_Δ and the disagreement window), moved out of [`PeSac`] for those steps so that they can run
+/// on a second thread ([`PeSacConfig::pipelined`]).
+struct DetectorPart<B: AutodiffBackend> {
+    p_e: EquiPredictor<B>,
+    p_n: MlpPredictor<B>,
+    gate_omega: ActionGate<B>,
+    gate_zeta: StateGate<B>,
+    opt_p_e: OptimizerAdaptor<Adam, EquiPredictor<B>, B>,
+    opt_p_n: OptimizerAdaptor<Adam, MlpPredictor<B>, B>,
+    opt_gate_omega: OptimizerAdaptor<Adam, ActionGate<B>, B>,
+    opt_gate_zeta: OptimizerAdaptor<Adam, StateGate<B>, B>,
+    delta_scale: DeltaScale,
+    window: DisagreementWindow,
+}
+
+/// What [`DetectorPart::step`] reports (the [`PeSacMetrics`] fields of steps 1–4).
+struct DetectorStep {
+    predictor_loss_e: f32,
+    predictor_loss_n: f32,
+    disagreement: f32,
+    label_threshold: f32,
+    pseudo_label_rate: f32,
+    gate_bce: f32,
+    state_gate_loss: f32,
+}
+
+impl<B: AutodiffBackend> DetectorPart<B> {
+    /// Steps 1–4 on `batch`; `a_pi` (`[batch, act_dim]`) is step 4's a_π ~ π(·|s).
+    fn step(
+        mut self,
+        config: &PeSacConfig,
+        batch: &Batch<B>,
+        a_pi: Tensor<B::InnerBackend, 2>,
+    ) -> (Self, DetectorStep) {
+        let lr = config.predictor_lr;
+        let step = PredictorStep {
+            reward_weight: config.reward_weight,
+            lr,
+            clip: config.sac.max_grad_norm,
+        };
+        let (p_e, p_n, (predictor_loss_e, predictor_loss_n)) = step.apply(
+            batch,
+            &mut self.delta_scale,
+            (self.p_e, &mut self.opt_p_e),
+            (self.p_n, &mut self.opt_p_n),
+        );
+        (self.p_e, self.p_n) = (p_e, p_n);
+        let (obs, actions) = (batch.obs.clone().inner(), batch.actions.clone().inner());
+        let dis =
+            disagreement(&self.p_e.valid(), &self.p_n.valid(), obs, actions, config.reward_weight);
+        let dis = to_vec(dis);
+        let (y, label_threshold) = self.window.push_and_label(&dis, config.outlier_k);
+        let (gate_omega, gate_zeta, (gate_bce, state_gate_loss)) = gate_step(
+            config,
+            batch,
+            &y,
+            a_pi,
+            (self.gate_omega, &mut self.opt_gate_omega),
+            (self.gate_zeta, &mut self.opt_gate_zeta),
+        );
+        (self.gate_omega, self.gate_zeta) = (gate_omega, gate_zeta);
+        let n = dis.len().max(1) as f32;
+        let metrics = DetectorStep {
+            predictor_loss_e,
+            predictor_loss_n,
+            disagreement: dis.iter().sum::<f32>() / n,
+            label_threshold,
+            pseudo_label_rate: y.iter().sum::<f32>() / n,
+            gate_bce,
+            state_gate_loss,
+        };
+        (self, metrics)
+    }
+}
+
+/// PE-SAC step 4 ([`PeSac::update_gates`]): one step of p_ω on BCE(p_ω(s, a), y) (`y`:
+/// `[batch]` in {0, 1}), then one step of p_ζ on the expectile loss of
+/// u = sg(p_ω(s, a_π)) − p_ζ(s) with the stepped p_ω (`a_pi`: `[batch, act_dim]`). Returns the
+/// stepped gates and (L_ω, L_ζ).
+#[allow(clippy::type_complexity)]
+fn gate_step<B: AutodiffBackend>(
+    config: &PeSacConfig,
+    batch: &Batch<B>,
+    y: &[f32],
+    a_pi: Tensor<B::InnerBackend, 2>,
+    (gate_omega, opt_omega): (ActionGate<B>, &mut OptimizerAdaptor<Adam, ActionGate<B>, B>),
+    (gate_zeta, opt_zeta): (StateGate<B>, &mut OptimizerAdaptor<Adam, StateGate<B>, B>),
+) -> (ActionGate<B>, StateGate<B>, (f32, f32)) {
+    let (lr, clip) = (config.gate_lr, config.sac.max_grad_norm);
+    let rows = y.len();
+    let y = Tensor::<B, 2>::from_data(TensorData::new(y.to_vec(), [rows, 1]), &batch.obs.device());
+    let logits = gate_omega.logits(batch.obs.clone(), batch.actions.clone());
+    let gate_bce = bce_with_logits(logits, y);
+    let grads = GradientsParams::from_grads(gate_bce.backward(), &gate_omega);
+    let gate_omega = adam_step(opt_omega, lr, clip, gate_omega, grads);
+
+    let p_omega = gate_omega.valid().forward(batch.obs.clone().inner(), a_pi); // [batch, 1]
+    let u = Tensor::<B, 2>::from_inner(p_omega) - gate_zeta.forward(batch.obs.clone());
+    let state_gate_loss = expectile_loss(u, config.expectile);
+    let grads = GradientsParams::from_grads(state_gate_loss.backward(), &gate_zeta);
+    let gate_zeta = adam_step(opt_zeta, lr, clip, gate_zeta, grads);
+    (gate_omega, gate_zeta, (scalar(gate_bce.inner()), scalar(state_gate_loss.inner())))
+}
+
 /// One step of both predictors (PE-SAC step 1, shared with [`crate::detector::Detector`]).
 pub(crate) struct PredictorStep {
     /// c_r.
@@ -1296,6 +1450,75 @@ mod tests {
         assert_eq!(agent.window.len(), 16);
         let m2 = agent.train_step(&batch);
         assert!(m2.predictor_loss_e.is_finite() && m2.q_loss.is_finite(), "{m2:?}");
+    }
+
+    /// Every network's parameters, and log α, in a fixed order.
+    fn all_params(a: &PeSac<B>) -> Vec<Vec<f32>> {
+        vec![
+            params(&a.q_e),
+            params(&a.q_n),
+            params(&a.q_e_target),
+            params(&a.q_n_target),
+            params(&a.pi_e),
+            params(&a.pi_n),
+            params(&a.p_e),
+            params(&a.p_n),
+            params(&a.gate_omega),
+            params(&a.gate_zeta),
+            params(&a.log_alpha),
+        ]
+    }
+
+    /// In the warm-up no λ is read, so the pipelined schedule gives exactly the networks, σ_Δ
+    /// and window of the paper's order.
+    #[test]
+    fn pipelined_equals_the_paper_order_during_the_warmup() {
+        let config = small_config(100);
+        let (mut paper, mut pipelined) =
+            (agent(config.clone()), agent(config.clone().with_pipelined(true)));
+        let batch = batch(&config);
+        for _ in 0..4 {
+            let (a, b) = (paper.train_step(&batch), pipelined.train_step(&batch));
+            assert_eq!(a, b);
+        }
+        assert_eq!(all_params(&paper), all_params(&pipelined));
+        assert_eq!(
+            (&paper.window, &paper.delta_scale),
+            (&pipelined.window, &pipelined.delta_scale)
+        );
+    }
+
+    /// After the warm-up, update t's critic and actor steps read the gates of update t − 1. In
+    /// the first update that is the initial gates: the critics and actors equal those of an
+    /// agent in the paper's order whose gates cannot move (gate learning rate 0), while the
+    /// pipelined agent's own gates did move. Two pipelined runs are identical (the thread's
+    /// timing does not enter the result).
+    #[test]
+    fn pipelined_critic_and_actor_read_the_previous_gates() {
+        let config = small_config(0);
+        let batch = batch(&config);
+        let mut pipelined = agent(config.clone().with_pipelined(true));
+        let mut frozen_gates = agent(config.clone().with_gate_lr(0.0));
+        let gates = (params(&pipelined.gate_omega), params(&pipelined.gate_zeta));
+        let (a, b) = (pipelined.train_step(&batch), frozen_gates.train_step(&batch));
+        assert!(a.lambda_fraction > 0.0 && a.lambda_fraction < 1.0, "both branches used: {a:?}");
+        assert_eq!(
+            (a.q_loss, a.actor_loss, a.lambda_fraction),
+            (b.q_loss, b.actor_loss, b.lambda_fraction)
+        );
+        for (x, y) in all_params(&pipelined).iter().zip(all_params(&frozen_gates)).take(6) {
+            assert!(x == &y, "critics, targets and actors must match");
+        }
+        assert!(
+            params(&pipelined.gate_omega) != gates.0 && params(&pipelined.gate_zeta) != gates.1
+        );
+
+        let mut again = agent(config.clone().with_pipelined(true));
+        again.train_step(&batch);
+        for _ in 0..3 {
+            assert_eq!(pipelined.train_step(&batch), again.train_step(&batch));
+        }
+        assert_eq!(all_params(&pipelined), all_params(&again));
     }
 
     #[test]
