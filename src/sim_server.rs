@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use equigate_robot::{
-    camera::{DepthCamera, DepthCameraConfig, DEFAULT_OPTICAL_FRAME_ID},
+    camera::{CameraError, DepthCamera, DepthCameraConfig, DEFAULT_OPTICAL_FRAME_ID},
     model::{RobotKind, RobotModel},
     scene::Primitive,
     task::{ReachEnv, TaskConfig, Transition},
@@ -141,18 +141,71 @@ impl Every {
     }
 }
 
+/// The simulator's depth camera with its buffers: renders a [`ReachEnv`]'s scene and arm at the
+/// current pose. The sim node and `equigate collect` share it.
+pub struct DepthRenderer {
+    camera: DepthCamera,
+    frame_id: String,
+    depth: Vec<f32>,
+    link_poses: Vec<Isometry3<f64>>,
+    links: Vec<Primitive>,
+}
+
+impl DepthRenderer {
+    /// The camera `config`, its images and camera info in the optical frame `frame_id`.
+    ///
+    /// # Errors
+    /// An invalid camera config.
+    pub fn new(config: DepthCameraConfig, frame_id: &str) -> Result<Self, CameraError> {
+        let camera = DepthCamera::new(config)?;
+        Ok(Self {
+            depth: vec![0.0; camera.pixel_count()],
+            camera,
+            frame_id: frame_id.to_owned(),
+            link_poses: Vec::new(),
+            links: Vec::new(),
+        })
+    }
+
+    /// The camera.
+    pub fn camera(&self) -> &DepthCamera {
+        &self.camera
+    }
+
+    /// Renders `env`'s scene and arm links at its current pose, row-major `[width * width]`,
+    /// metres along the optical axis, +Inf where nothing is hit.
+    pub fn render(&mut self, env: &ReachEnv) -> &[f32] {
+        env.model()
+            .collision_primitives_into(env.q(), &mut self.link_poses, &mut self.links)
+            .expect("q has the model's length");
+        self.camera
+            .render(env.scene(), &self.links, &mut self.depth)
+            .expect("depth buffer sized for the camera at construction");
+        &self.depth
+    }
+
+    /// [`DepthRenderer::render`] as a `32FC1` image stamped `stamp`.
+    pub fn image(&mut self, env: &ReachEnv, stamp: Time) -> Image {
+        let width = self.camera.width() as u32;
+        self.render(env);
+        convert::depth_image(stamp, &self.frame_id, width, &self.depth)
+    }
+
+    /// The camera's intrinsics stamped `stamp`.
+    pub fn camera_info(&self, stamp: Time) -> CameraInfo {
+        convert::camera_info(stamp, &self.frame_id, &self.camera.camera_info())
+    }
+}
+
 /// The simulated arm behind the sim node.
 pub struct SimServer {
     config: SimNodeConfig,
     env: ReachEnv,
-    camera: DepthCamera,
+    camera: DepthRenderer,
     gate: CommandGate,
     /// `to_model[i]`: model joint index of configured joint `i`.
     to_model: Vec<usize>,
     model_cmd: Vec<f64>,
-    depth: Vec<f32>,
-    link_poses: Vec<Isometry3<f64>>,
-    links: Vec<Primitive>,
     resets: u64,
     collisions: u64,
 }
@@ -187,19 +240,17 @@ impl SimServer {
         };
         let to_model = joint_order(&model, &joint_names)?;
         let env = ReachEnv::new(model, task, config.seed).context("building the reach task")?;
-        let camera = DepthCamera::new(config.camera).context("parameter `camera`")?;
+        let camera = DepthRenderer::new(config.camera, &config.camera_frame)
+            .context("parameter `camera`")?;
         let gate = CommandGate::new(joint_names, Duration::from_secs_f64(config.command_timeout_s));
         let dof = to_model.len();
         let mut server = Self {
-            depth: vec![0.0; camera.pixel_count()],
             config,
             env,
             camera,
             gate,
             to_model,
             model_cmd: vec![0.0; dof],
-            link_poses: Vec::new(),
-            links: Vec::new(),
             resets: 0,
             collisions: 0,
         };
@@ -296,25 +347,16 @@ impl SimServer {
     /// Renders the depth camera (scene and the arm's links at the current pose), row-major
     /// `[width * width]`, metres along the optical axis, +Inf where nothing is hit.
     pub fn render_depth(&mut self) -> &[f32] {
-        self.env
-            .model()
-            .collision_primitives_into(self.env.q(), &mut self.link_poses, &mut self.links)
-            .expect("q has the model's length");
-        self.camera
-            .render(self.env.scene(), &self.links, &mut self.depth)
-            .expect("depth buffer sized for the camera at construction");
-        &self.depth
+        self.camera.render(&self.env)
     }
 
     /// The depth image (`32FC1`) of the current state.
     pub fn depth_image(&mut self, stamp: Time) -> Image {
-        let width = self.camera.width() as u32;
-        self.render_depth();
-        convert::depth_image(stamp, &self.config.camera_frame, width, &self.depth)
+        self.camera.image(&self.env, stamp)
     }
 
     pub fn camera_info(&self, stamp: Time) -> CameraInfo {
-        convert::camera_info(stamp, &self.config.camera_frame, &self.camera.camera_info())
+        self.camera.camera_info(stamp)
     }
 
     /// The current goal in the base frame, m.
