@@ -6,7 +6,10 @@
 //! (sensor_msgs/msg/JointState, stamped with simulated time) and the controller's command on
 //! `/forward_velocity_controller/commands` (std_msgs/msg/Float64MultiArray, rad/s), and a
 //! `/goal` (geometry_msgs/msg/PointStamped) at every reset. Log times are simulated time, the
-//! command 1 ms after the state it answers, as a lockstep policy would send it.
+//! command 1 ms after the state it answers, as a lockstep policy would send it. With a
+//! [`DepthStream`], also depth images on `/camera/depth/image_raw` (sensor_msgs/msg/Image,
+//! `32FC1`) from the sim node's camera at a rate of simulated time, each rendered at a state and
+//! stamped (and logged) with that state's stamp, as the lockstep sim node does.
 //!
 //! Controllers: [`ScriptedReach`], a damped least-squares Cartesian controller with exploration
 //! noise (a "medium" behaviour policy in D4RL's sense: it reaches most goals, never optimally,
@@ -16,6 +19,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use equigate_bag::{BagWriter, Qos, TopicInfo, WriterOptions};
+use equigate_robot::camera::DepthCameraConfig;
 use equigate_robot::task::ReachEnv;
 use equigate_ros::msg::{to_cdr, Clock, Float64MultiArray, Time};
 use nalgebra::{DMatrix, DVector, Vector3};
@@ -23,7 +27,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::convert;
-use crate::dataset::DatasetTopics;
+use crate::dataset::{DatasetTopics, DEPTH_TOPIC};
+use crate::sim_server::{DepthRenderer, Every, SimNodeConfig};
 use crate::train::EnvSpec;
 
 /// A damped least-squares reaching controller in joint velocity (Wampler 1986; Buss 2004 §5).
@@ -124,33 +129,93 @@ pub struct CollectSummary {
     pub successes: usize,
     /// Steps blocked by a collision.
     pub collisions: usize,
+    /// Depth images written (with a [`DepthStream`]).
+    pub depth_images: usize,
     /// Messages written.
     pub messages: u64,
 }
 
+/// Depth images for [`drive`]: the simulator's top-down depth camera, rendered at `rate_hz` of
+/// simulated time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthStream {
+    /// Images per second of simulated time, > 0 (the sim node's `camera_rate_hz` is 15). An
+    /// image is rendered at the first state at or after each period's start.
+    pub rate_hz: f64,
+    /// The camera (default: the sim node's `camera` parameter).
+    pub camera: DepthCameraConfig,
+    /// `frame_id` of the images (default: the sim node's `camera_frame`).
+    pub frame_id: String,
+}
+
+impl DepthStream {
+    /// The sim node's camera at `rate_hz`.
+    pub fn at(rate_hz: f64) -> Self {
+        let sim = SimNodeConfig::default();
+        Self { rate_hz, camera: sim.camera, frame_id: sim.camera_frame }
+    }
+}
+
+/// The camera of a [`DepthStream`] and its schedule.
+struct DepthSchedule {
+    renderer: DepthRenderer,
+    due: Every,
+}
+
+/// `/clock` and `/joint_states` for `env`'s current state at simulated time `t_ns`, then a depth
+/// image of the same state and stamp when one is due; counted in `summary`.
+fn publish_state(
+    env: &ReachEnv,
+    t_ns: i64,
+    depth: &mut Option<DepthSchedule>,
+    summary: &mut CollectSummary,
+    sink: &mut impl FnMut(&str, &str, i64, Vec<u8>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let topics = DatasetTopics::default();
+    let stamp = Time::from_nanos(t_ns);
+    sink("/clock", "rosgraph_msgs/msg/Clock", t_ns, to_cdr(&Clock { clock: stamp })?)?;
+    let js = convert::joint_state(stamp, env.model().joint_names(), env.q(), env.qdot());
+    sink(&topics.joint_states, "sensor_msgs/msg/JointState", t_ns, to_cdr(&js)?)?;
+    summary.messages += 2;
+    let Some(d) = depth.as_mut() else { return Ok(()) };
+    if d.due.due(t_ns as f64 * 1e-9) {
+        let image = d.renderer.image(env, stamp);
+        sink(DEPTH_TOPIC, "sensor_msgs/msg/Image", t_ns, to_cdr(&image)?)?;
+        summary.messages += 1;
+        summary.depth_images += 1;
+    }
+    Ok(())
+}
+
 /// Drives `steps` control steps of the task in `spec` with `controller` (given the environment,
 /// returns a command in rad/s, model order) and hands every message to `sink` as (topic, type
-/// name, log time in ns, CDR payload), in log-time order. The episode in progress when the budget
-/// runs out is cut there.
+/// name, log time in ns, CDR payload), in log-time order; with `depth`, depth images too (module
+/// docs). The episode in progress when the budget runs out is cut there.
 ///
 /// # Errors
-/// A controller or sink error.
+/// A controller or sink error, an invalid camera or depth rate.
 pub fn drive(
     spec: &EnvSpec,
     seed: u64,
     steps: usize,
+    depth: Option<&DepthStream>,
     mut controller: impl FnMut(&ReachEnv) -> anyhow::Result<Vec<f64>>,
     mut sink: impl FnMut(&str, &str, i64, Vec<u8>) -> anyhow::Result<()>,
 ) -> anyhow::Result<CollectSummary> {
     let topics = DatasetTopics::default();
-    let (clock, state, goal, command_topic) =
-        ("/clock", topics.joint_states.as_str(), topics.goal.as_str(), topics.command.as_str());
-    const CLOCK: &str = "rosgraph_msgs/msg/Clock";
-    const STATE: &str = "sensor_msgs/msg/JointState";
-    const GOAL: &str = "geometry_msgs/msg/PointStamped";
-    const COMMAND: &str = "std_msgs/msg/Float64MultiArray";
+    let mut depth = match depth {
+        None => None,
+        Some(d) => {
+            anyhow::ensure!(
+                d.rate_hz.is_finite() && d.rate_hz > 0.0,
+                "depth rate must be > 0 Hz, got {}",
+                d.rate_hz
+            );
+            let renderer = DepthRenderer::new(d.camera, &d.frame_id).context("depth camera")?;
+            Some(DepthSchedule { renderer, due: Every::hz(d.rate_hz) })
+        }
+    };
     let mut env = spec.env(seed)?;
-    let names = env.model().joint_names().to_vec();
     let period_ns = (env.ticks_per_step() as f64 * spec.task.sim_dt_s * 1e9).round() as i64;
     let mut summary = CollectSummary::default();
     // Simulated time starts at 1 s so that no stamp is zero.
@@ -160,24 +225,19 @@ pub fn drive(
         if episode_over {
             env.reset();
             summary.episodes += 1;
-            let stamp = Time::from_nanos(t_ns);
-            let g = convert::point_stamped(stamp, "base_link", &env.goal());
-            sink(goal, GOAL, t_ns, to_cdr(&g)?)?;
-            sink(clock, CLOCK, t_ns, to_cdr(&Clock { clock: stamp })?)?;
-            let js = convert::joint_state(stamp, &names, env.q(), env.qdot());
-            sink(state, STATE, t_ns, to_cdr(&js)?)?;
-            summary.messages += 3;
+            let g = convert::point_stamped(Time::from_nanos(t_ns), "base_link", &env.goal());
+            sink(&topics.goal, "geometry_msgs/msg/PointStamped", t_ns, to_cdr(&g)?)?;
+            summary.messages += 1;
+            publish_state(&env, t_ns, &mut depth, &mut summary, &mut sink)?;
         }
         let command = controller(&env)?;
         let msg = Float64MultiArray::flat(command.clone());
-        sink(command_topic, COMMAND, t_ns + 1_000_000, to_cdr(&msg)?)?;
+        let command_type = "std_msgs/msg/Float64MultiArray";
+        sink(&topics.command, command_type, t_ns + 1_000_000, to_cdr(&msg)?)?;
         let t = env.step(&command)?;
         t_ns += period_ns;
-        let stamp = Time::from_nanos(t_ns);
-        sink(clock, CLOCK, t_ns, to_cdr(&Clock { clock: stamp })?)?;
-        let js = convert::joint_state(stamp, &names, env.q(), env.qdot());
-        sink(state, STATE, t_ns, to_cdr(&js)?)?;
-        summary.messages += 3;
+        summary.messages += 1;
+        publish_state(&env, t_ns, &mut depth, &mut summary, &mut sink)?;
         summary.steps += 1;
         summary.collisions += usize::from(t.collided);
         summary.successes += usize::from(t.terminated);
@@ -199,13 +259,14 @@ pub fn collect(
     spec: &EnvSpec,
     seed: u64,
     steps: usize,
+    depth: Option<&DepthStream>,
     out: &Path,
     controller: impl FnMut(&ReachEnv) -> anyhow::Result<Vec<f64>>,
 ) -> anyhow::Result<CollectSummary> {
     let mut writer = BagWriter::create(out, WriterOptions::default())
         .with_context(|| format!("creating bag {}", out.display()))?;
     let mut ids = std::collections::HashMap::new();
-    let summary = drive(spec, seed, steps, controller, |topic, type_name, t, cdr| {
+    let summary = drive(spec, seed, steps, depth, controller, |topic, type_name, t, cdr| {
         let id = match ids.get(topic) {
             Some(id) => *id,
             None => {
@@ -235,10 +296,11 @@ pub fn collect_scripted(
     controller: &ScriptedReach,
     seed: u64,
     steps: usize,
+    depth: Option<&DepthStream>,
     out: &Path,
 ) -> anyhow::Result<CollectSummary> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc011_ec7);
-    collect(spec, seed, steps, out, |env| controller.command(env, &mut rng))
+    collect(spec, seed, steps, depth, out, |env| controller.command(env, &mut rng))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod command;
 pub mod convert;
 pub mod dataset;
 pub mod detect;
+pub mod export;
 pub mod lambda_map;
 pub mod logging;
 pub mod metrics;

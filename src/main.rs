@@ -7,8 +7,9 @@
 //! equigate eval RUN_DIR [--episodes 100]
 //! equigate plot --out curves.png RUN_DIR...
 //! equigate record --ros-args -p output:=bags/NAME                        (a node)
-//! equigate collect --out bags/NAME [--steps 10000] [--noise 0.1]
+//! equigate collect --out bags/NAME [--steps 10000] [--noise 0.1] [--depth-hz 15]
 //! equigate offline --algo cql|iql [--equivariant] --bag bags/NAME [--updates 20000] [--out runs/NAME]
+//! equigate dataset --bag bags/NAME [--depth-topic] --out datasets/NAME      (.npy, D4RL names)
 //! ```
 
 use std::io::IsTerminal as _;
@@ -158,6 +159,10 @@ enum Command {
         /// Seed of the episodes and the noise.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Also record depth images (sensor_msgs/Image 32FC1 on /camera/depth/image_raw, the sim
+        /// node's camera) at this rate of simulated time, Hz (the sim node uses 15).
+        #[arg(long)]
+        depth_hz: Option<f64>,
         /// Bag directory to create.
         #[arg(long)]
         out: PathBuf,
@@ -171,13 +176,8 @@ enum Command {
         /// Invariant critics, equivariant actor (the task's C_n).
         #[arg(long)]
         equivariant: bool,
-        /// A bag directory (repeat for several).
-        #[arg(long = "bag", required = true)]
-        bags: Vec<PathBuf>,
-        /// Train config: robot, task, group order, seed, widths, batch size, γ, τ, evaluation
-        /// episodes (YAML, as `train`).
-        #[arg(long, default_value = "config/train/ur5e_reach_obstacles.yaml")]
-        config: String,
+        #[command(flatten)]
+        input: BagArgs,
         /// Gradient updates.
         #[arg(long, default_value_t = 20_000)]
         updates: u64,
@@ -200,6 +200,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
     },
+    /// Build the transitions of bags (as `offline` does) and write them as .npy files with D4RL's
+    /// names (observations, actions, rewards, next_observations, terminals, timeouts; with
+    /// --depth-topic also depth, next_depth and depth_frames) and a dataset.json sidecar.
+    Dataset {
+        #[command(flatten)]
+        input: BagArgs,
+        /// Directory to write (created; must not hold a dataset.json yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Draw the learning curves of several runs into one PNG; runs of the same agent are pooled
     /// (mean line, min–max band).
     Plot {
@@ -210,6 +220,41 @@ enum Command {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
     },
+}
+
+/// The bags and how to read them, shared by `offline` and `dataset`.
+#[derive(clap::Args, Debug)]
+struct BagArgs {
+    /// A bag directory (repeat for several).
+    #[arg(long = "bag", required = true)]
+    bags: Vec<PathBuf>,
+    /// Train config (YAML, as `train`): robot and task; `offline` also takes the seed, group
+    /// order, widths, batch size, γ, τ and evaluation episodes from it.
+    #[arg(long, default_value = "config/train/ur5e_reach_obstacles.yaml")]
+    config: String,
+    /// Attach depth images from this sensor_msgs/Image topic (32FC1 or 16UC1) to s and s';
+    /// transitions without one are dropped. Without a value: /camera/depth/image_raw.
+    #[arg(long, num_args = 0..=1, default_missing_value = equigate::dataset::DEPTH_TOPIC)]
+    depth_topic: Option<String>,
+    /// Oldest depth image attached to a state, s.
+    #[arg(long, default_value_t = equigate::dataset::DEFAULT_DEPTH_MAX_AGE_S)]
+    depth_max_age: f64,
+}
+
+impl BagArgs {
+    /// The train config file, resolved against the package share directory.
+    fn train_config(&self) -> anyhow::Result<TrainConfig> {
+        TrainConfig::load(&equigate::resources::resolve(&self.config))
+    }
+
+    /// The default topics with the depth options.
+    fn topics(&self) -> equigate::dataset::DatasetTopics {
+        equigate::dataset::DatasetTopics {
+            depth: self.depth_topic.clone(),
+            depth_max_age_s: self.depth_max_age,
+            ..Default::default()
+        }
+    }
 }
 
 /// The arms `graph` knows.
@@ -475,28 +520,46 @@ fn main() -> anyhow::Result<()> {
                 other => bail!("no node `{other}`: sim, policy, detector or record"),
             }
         }
-        Command::Collect { config, steps, noise, random_prob, seed, out } => {
+        Command::Collect { config, steps, noise, random_prob, seed, depth_hz, out } => {
             let config = TrainConfig::load(&equigate::resources::resolve(&config))?;
             let spec = train::EnvSpec::load(&config)?;
             let controller =
                 equigate::collect::ScriptedReach { noise, random_prob, ..Default::default() };
-            let s = equigate::collect::collect_scripted(&spec, &controller, seed, steps, &out)?;
+            let depth = depth_hz.map(equigate::collect::DepthStream::at);
+            let s = equigate::collect::collect_scripted(
+                &spec,
+                &controller,
+                seed,
+                steps,
+                depth.as_ref(),
+                &out,
+            )?;
             println!(
-                "wrote {}: {} steps in {} episodes ({} successes, {} blocked steps), {} messages",
+                "wrote {}: {} steps in {} episodes ({} successes, {} blocked steps), {} messages \
+                 ({} depth images)",
                 out.display(),
                 s.steps,
                 s.episodes,
                 s.successes,
                 s.collisions,
-                s.messages
+                s.messages,
+                s.depth_images
             );
+            Ok(())
+        }
+        Command::Dataset { input, out } => {
+            let spec = train::EnvSpec::load(&input.train_config()?)?;
+            let topics = input.topics();
+            let dataset = equigate::offline::load_dataset(&spec, &input.bags, &topics, &[])?;
+            equigate::export::write_npy(&dataset, &spec, &input.bags, &topics, &out)?;
+            println!("dataset: {}", dataset.summary);
+            println!("wrote {}", out.display());
             Ok(())
         }
         Command::Offline {
             algo,
             equivariant,
-            bags,
-            config,
+            input,
             updates,
             cql_alpha,
             lr,
@@ -505,7 +568,7 @@ fn main() -> anyhow::Result<()> {
             out,
             device,
         } => {
-            let mut train_config = TrainConfig::load(&equigate::resources::resolve(&config))?;
+            let mut train_config = input.train_config()?;
             if let Some(seed) = seed {
                 train_config.seed = seed;
             }
@@ -522,8 +585,8 @@ fn main() -> anyhow::Result<()> {
             let offline = equigate::offline::OfflineConfig {
                 algo,
                 equivariant,
-                bags,
-                topics: Default::default(),
+                topics: input.topics(),
+                bags: input.bags,
                 joints: Vec::new(),
                 updates,
                 eval_every,

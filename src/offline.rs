@@ -8,6 +8,10 @@
 //! offline learners keep SAC's actor and twin critics, and write them in SAC's checkpoint
 //! layout), `task.yaml`, `checkpoint/`; plus `offline.yaml` (what was trained on, the dataset
 //! summary) and `offline_metrics.csv` (one row per evaluation).
+//!
+//! With a depth topic ([`DatasetTopics::depth`]) transitions without a fresh depth image are
+//! dropped and the summary counts the frames, but the learners are state-based: they never see
+//! the frames (`equigate dataset` exports them for learners that do).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,7 +29,7 @@ use equigate_robot::task::action_layout;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentKind, TaskSymmetry};
-use crate::dataset::{DatasetBuilder, DatasetSummary, DatasetTopics};
+use crate::dataset::{Dataset, DatasetBuilder, DatasetSummary, DatasetTopics};
 use crate::observe::{ObservationModel, ObservedTransition};
 use crate::run_dir::prepare;
 use crate::train::{
@@ -155,20 +159,21 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
     }
 }
 
-/// Reads every bag of `bags` (time order within a bag, bags in the given order) into
-/// transitions by [`DatasetBuilder`]. A bag that was not finalised (recorder killed) is read as
+/// Reads every bag of `bags` (time order within a bag, bags in the given order) into one
+/// [`Dataset`] by [`DatasetBuilder`]. A bag that was not finalised (recorder killed) is read as
 /// far as it is complete and says so on stderr.
 ///
 /// # Errors
-/// A bag that cannot be opened, a message that cannot be read from storage.
-pub fn load_transitions(
+/// A bag that cannot be opened, a message that cannot be read from storage, an invalid
+/// `depth_max_age_s`, depth frames of different sizes in two bags.
+pub fn load_dataset(
     spec: &EnvSpec,
     bags: &[PathBuf],
     topics: &DatasetTopics,
     joints: &[String],
-) -> anyhow::Result<(Vec<ObservedTransition>, DatasetSummary)> {
-    let mut all = Vec::new();
-    let mut total = DatasetSummary::default();
+) -> anyhow::Result<Dataset> {
+    topics.validate()?;
+    let mut all: Option<Dataset> = None;
     for bag in bags {
         let reader =
             BagReader::open(bag).with_context(|| format!("opening bag {}", bag.display()))?;
@@ -181,29 +186,16 @@ pub fn load_transitions(
             let m = message.with_context(|| format!("reading {}", bag.display()))?;
             builder.push(&m.topic, m.log_time_ns, &m.data)?;
         }
-        let (transitions, summary) = builder.finish();
-        all.extend(transitions);
-        merge(&mut total, summary);
+        let dataset = builder.finish_dataset();
+        all = Some(match all.take() {
+            None => dataset,
+            Some(mut all) => {
+                all.append(dataset).with_context(|| format!("adding {}", bag.display()))?;
+                all
+            }
+        });
     }
-    Ok((all, total))
-}
-
-fn merge(total: &mut DatasetSummary, s: DatasetSummary) {
-    total.states += s.states;
-    total.goals += s.goals;
-    total.commands += s.commands;
-    total.transitions += s.transitions;
-    total.episodes += s.episodes;
-    total.terminated += s.terminated;
-    total.truncated += s.truncated;
-    total.collided += s.collided;
-    for (reason, n) in s.dropped {
-        *total.dropped.entry(reason).or_default() += n;
-    }
-    total.span_ns = match (total.span_ns, s.span_ns) {
-        (None, x) | (x, None) => x,
-        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-    };
+    Ok(all.unwrap_or_default())
 }
 
 /// The transitions as an offline dataset: observations scaled as `equigate train` scales them,
@@ -256,8 +248,9 @@ pub fn run<B: AutodiffBackend>(
     let spec = EnvSpec::load(&train)?;
     let env = spec.env(0)?;
     let scaling = Scaling::new(&env)?;
-    let (transitions, dataset) =
-        load_transitions(&spec, &config.bags, &config.topics, &config.joints)?;
+    // The depth frames, if any, are dropped here: the learners are state-based.
+    let Dataset { transitions, summary: dataset, .. } =
+        load_dataset(&spec, &config.bags, &config.topics, &config.joints)?;
     let mut buffer = to_buffer(&transitions, &scaling, train.seed)?;
     drop(transitions);
 
@@ -271,7 +264,7 @@ pub fn run<B: AutodiffBackend>(
         out.display()
     );
     prepare(out, &train, &spec.task, false, "choose another --out")?;
-    let offline_yaml = equigate_ros::yaml::to_string(config)?;
+    let offline_yaml = equigate_ros::yaml::to_string(&OfflineRecord { config, dataset: &dataset })?;
     write_atomic(&out.join(OFFLINE_CONFIG), offline_yaml.as_bytes())?;
 
     let eval_seed = crate::train::eval_seed(train.seed);
@@ -323,7 +316,16 @@ pub fn run<B: AutodiffBackend>(
     })
 }
 
-/// The offline run's own config, beside `train.yaml`.
+/// What `offline.yaml` holds: the config and what the bags gave.
+#[derive(Serialize)]
+struct OfflineRecord<'a> {
+    #[serde(flatten)]
+    config: &'a OfflineConfig,
+    /// Transitions, drops by reason, depth images and frames (when a depth topic was given).
+    dataset: &'a DatasetSummary,
+}
+
+/// The offline run's own config and its dataset summary, beside `train.yaml`.
 pub const OFFLINE_CONFIG: &str = "offline.yaml";
 /// One row per evaluation.
 pub const OFFLINE_METRICS: &str = "offline_metrics.csv";

@@ -46,7 +46,7 @@ fn bag_to_transitions_to_checkpoints_that_load_online() {
     let config = small_config();
     let spec = EnvSpec::load(&config).unwrap();
     let bag = temp("bag");
-    let collected = collect_scripted(&spec, &ScriptedReach::default(), 1, 300, &bag).unwrap();
+    let collected = collect_scripted(&spec, &ScriptedReach::default(), 1, 300, None, &bag).unwrap();
     assert_eq!(collected.steps, 300);
 
     let reader = BagReader::open(&bag).unwrap();
