@@ -78,6 +78,20 @@ pub struct PolicyNodeConfig {
     /// node's `~/reset` in the same namespace); empty:
     /// no resets (episodes are then only counted, e.g. on a real arm).
     pub reset_service: String,
+    /// Train mode without a reset service (a real arm): the home pose, joint positions in rad
+    /// (m for a prismatic joint) in `joint_names` order, that the node drives the arm to between
+    /// episodes with q̇ = `home_gain` · (q_home − q) through the safety layer; empty (default):
+    /// no homing, an episode starts where the last one ended. Must lie inside the URDF limits.
+    pub home_positions: Vec<f64>,
+    /// Homing is done when every joint is within this of `home_positions`, rad (default:
+    /// `0.02`).
+    pub home_tolerance_rad: f64,
+    /// Homing gain, 1/s: rad/s commanded per rad of error, before the safety layer's velocity
+    /// limits (default: `1.0`).
+    pub home_gain: f64,
+    /// Homing gives up after this many wall seconds, warns and starts the episode from where
+    /// the arm is (default: `30.0`).
+    pub home_timeout_s: f64,
     /// `rosgraph_msgs/Clock` topic read with `use_sim_time` (default: `/clock`).
     pub clock_topic: String,
     /// Command order and the joints read from `/joint_states` (by name); empty (default): the
@@ -130,6 +144,10 @@ impl Default for PolicyNodeConfig {
             goal_topic: "goal".into(),
             commands_topic: "forward_velocity_controller/commands".into(),
             reset_service: "sim_node/reset".into(),
+            home_positions: Vec::new(),
+            home_tolerance_rad: 0.02,
+            home_gain: 1.0,
+            home_timeout_s: 30.0,
             clock_topic: "/clock".into(),
             joint_names: Vec::new(),
             control_rate_hz: 0.0,
@@ -157,6 +175,9 @@ impl PolicyNodeConfig {
         for (name, v) in [
             ("lockstep_timeout_s", self.lockstep_timeout_s),
             ("diagnostics_rate_hz", self.diagnostics_rate_hz),
+            ("home_tolerance_rad", self.home_tolerance_rad),
+            ("home_gain", self.home_gain),
+            ("home_timeout_s", self.home_timeout_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 bail!("parameter `{name}` must be > 0, got {v}");
@@ -172,6 +193,15 @@ impl PolicyNodeConfig {
             if v.is_empty() {
                 bail!("parameter `{name}` must not be empty");
             }
+        }
+        if let Some(v) = self.home_positions.iter().find(|v| !v.is_finite()) {
+            bail!("parameter `home_positions` must be finite, got {v}");
+        }
+        if !self.home_positions.is_empty() && !self.reset_service.is_empty() {
+            bail!(
+                "parameters `home_positions` and `reset_service` both start episodes: set \
+                 reset_service:=\"\" to drive a real arm home, or leave home_positions empty"
+            );
         }
         self.safety.validate().context("parameter `safety`")?;
         Ok(())

@@ -3,9 +3,10 @@
 //!
 //! - [`Inputs`]: the latest joint state (through the [`SafetyGuard`]) and goal.
 //! - [`RunPolicy`]: run mode, deterministic actions of a loaded run.
-//! - [`TrainLoop`]: train mode, one [`Turn`] per call: ask for a reset, wait for the first state
-//!   and goal of the episode, command, wait for the state after the command (in lockstep the one
-//!   with a later stamp), record the transition ([`OnlineLearner::record`]), and again.
+//! - [`TrainLoop`]: train mode, one [`Turn`] per call: start an episode ([`EpisodeReset`]: ask
+//!   the simulator's reset service, or drive a real arm to its home pose), wait for the first
+//!   state and goal of the episode, command, wait for the state after the command (in lockstep
+//!   the one with a later stamp), record the transition ([`OnlineLearner::record`]), and again.
 //!
 //! Time: `now` is the safety layer's clock (see [`crate::safety`]); timeouts are wall time.
 
@@ -179,6 +180,40 @@ pub enum Turn {
     Done,
 }
 
+/// How train mode starts a new episode.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EpisodeReset {
+    /// No reset: episodes run on from where the last one ended and are only counted.
+    None,
+    /// Call the reset service (the simulator's `~/reset`, [`Turn::SendReset`]).
+    Service,
+    /// Drive the arm to a home pose (a real arm, which nothing else resets).
+    Home(Homing),
+}
+
+/// Driving the arm to a home pose between episodes: q̇ = gain · (q_home − q) per joint, sent
+/// through the safety layer (so its velocity limits, position slowdown and staleness rules
+/// apply), one command per control period, until every joint is within `tolerance_rad`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Homing {
+    /// Home joint positions, rad (m for a prismatic joint), configured (topic) order.
+    pub q: Vec<f64>,
+    /// Done when every |q_home − q| is below this, rad.
+    pub tolerance_rad: f64,
+    /// Proportional gain, 1/s (rad/s commanded per rad of error).
+    pub gain: f64,
+    /// After this long (wall time) without reaching home: warn, stop, and start the episode
+    /// from where the arm is.
+    pub timeout: Duration,
+}
+
+/// The homing command being waited for: when it was sent, and the inputs' counters then.
+struct Sent {
+    at: Instant,
+    states_ok: u64,
+    stamp: f64,
+}
+
 /// The command of the step being waited for.
 struct Pending {
     before: State,
@@ -194,6 +229,8 @@ struct Pending {
 enum Phase {
     /// Waiting for the reset service (`None`: not asked yet; else when it was last asked).
     Reset(Option<Instant>),
+    /// Driving to the home pose since `since`; `sent`: the last homing command.
+    Home { since: Instant, sent: Option<Sent> },
     /// Waiting for a joint state and a goal newer than these counts.
     First { states_ok: u64, goals: u64, since: Instant },
     /// Acting from this state.
@@ -210,7 +247,7 @@ pub struct TrainLoop<B: AutodiffBackend> {
     phase: Phase,
     episode_steps: usize,
     lockstep: bool,
-    resets: bool,
+    reset: EpisodeReset,
     period: Duration,
     timeout: Duration,
     /// Why the last command was zero velocity, if it was.
@@ -220,13 +257,13 @@ pub struct TrainLoop<B: AutodiffBackend> {
 impl<B: AutodiffBackend> TrainLoop<B> {
     /// A loop training `learner` from states read through `om`. `lockstep`: the state after a
     /// command is the first with a later stamp; else the latest one a `period_s` (wall) after
-    /// the command. `resets`: episodes end with a reset request (else they run on). A command
-    /// whose state has not come after `timeout_s` (wall) is given up and the loop acts again.
+    /// the command. `reset`: how an episode starts. A command whose state has not come after
+    /// `timeout_s` (wall) is given up and the loop acts again.
     pub fn new(
         learner: OnlineLearner<B>,
         om: ObservationModel,
         lockstep: bool,
-        resets: bool,
+        reset: EpisodeReset,
         period_s: f64,
         timeout_s: f64,
     ) -> Self {
@@ -237,7 +274,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
             phase: Phase::Reset(None),
             episode_steps: 0,
             lockstep,
-            resets,
+            reset,
             period: Duration::from_secs_f64(period_s),
             timeout: Duration::from_secs_f64(timeout_s),
             stopping: None,
@@ -286,7 +323,13 @@ impl<B: AutodiffBackend> TrainLoop<B> {
             return Ok(Turn::Done);
         }
         let (phase, turn) = match std::mem::replace(&mut self.phase, Phase::Reset(None)) {
-            Phase::Reset(_) if !self.resets => (self.first(inputs, false), Turn::Wait),
+            Phase::Reset(_) if self.reset == EpisodeReset::None => {
+                (self.first(inputs, false), Turn::Wait)
+            }
+            Phase::Reset(_) if matches!(self.reset, EpisodeReset::Home(_)) => {
+                (Phase::Home { since: Instant::now(), sent: None }, Turn::Busy)
+            }
+            Phase::Home { since, sent } => self.home(since, sent, inputs, now),
             Phase::Reset(_) if inputs.states_ok == 0 => (Phase::Reset(None), Turn::Wait), // no sim
             Phase::Reset(None) => {
                 (Phase::Reset(Some(Instant::now())), Turn::SendReset { first: true })
@@ -332,6 +375,58 @@ impl<B: AutodiffBackend> TrainLoop<B> {
         Ok(turn)
     }
 
+    /// One turn of homing ([`Homing`]): wait for the state after the last homing command, then
+    /// either the next command or, at home (or after the timeout), a stop and the episode's
+    /// first state.
+    fn home(
+        &mut self,
+        since: Instant,
+        sent: Option<Sent>,
+        inputs: &mut Inputs,
+        now: f64,
+    ) -> (Phase, Turn) {
+        let EpisodeReset::Home(home) = &self.reset else {
+            unreachable!("homing only with EpisodeReset::Home")
+        };
+        if let Some(s) = &sent {
+            if !self.arrived(inputs, s.states_ok, s.stamp, s.at) && s.at.elapsed() <= self.timeout {
+                return (Phase::Home { since, sent }, Turn::Wait);
+            }
+        }
+        let usable = inputs.guard.state_ok(now).is_ok();
+        let error: Vec<f64> = home.q.iter().zip(inputs.guard.q()).map(|(h, q)| h - q).collect();
+        let worst = error.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        let at_home = usable && worst < home.tolerance_rad;
+        if at_home || since.elapsed() > home.timeout {
+            if !at_home {
+                let why = format!(
+                    "home pose not reached in {:.0} s (largest joint error {worst:.3} rad):                      starting the episode from here",
+                    home.timeout.as_secs_f64()
+                );
+                inputs.warn("home", now, &why);
+            }
+            let (stop, _) = inputs.decide(&vec![0.0; error.len()], now);
+            return (self.first(inputs, false), Turn::Publish(stop));
+        }
+        let desired: Vec<f64> = if usable {
+            error.iter().map(|e| home.gain * e).collect()
+        } else {
+            vec![0.0; error.len()] // the guard says why it stops
+        };
+        let (command, stopping) = inputs.decide(&desired, now);
+        self.stopping = stopping;
+        let sent = Sent { at: Instant::now(), states_ok: inputs.states_ok, stamp: inputs.stamp };
+        (Phase::Home { since, sent: Some(sent) }, Turn::Publish(command))
+    }
+
+    /// Whether the state after a command sent at `sent` (when the inputs had `states_ok` valid
+    /// states, the latest stamped `stamp`) has come: in lockstep the first with a later stamp,
+    /// else any new one a control period later.
+    fn arrived(&self, inputs: &Inputs, states_ok: u64, stamp: f64, sent: Instant) -> bool {
+        inputs.states_ok > states_ok
+            && if self.lockstep { inputs.stamp > stamp } else { sent.elapsed() >= self.period }
+    }
+
     /// After a reset (or without resets): wait for the episode's first state and goal.
     fn first(&self, inputs: &Inputs, need_goal: bool) -> Phase {
         let goals = if need_goal { inputs.goals } else { 0 };
@@ -339,8 +434,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
     }
 
     fn next(&mut self, p: Pending, inputs: &mut Inputs, now: f64) -> anyhow::Result<(Phase, Turn)> {
-        let arrived = inputs.states_ok > p.states_ok
-            && if self.lockstep { inputs.stamp > p.stamp } else { p.sent.elapsed() >= self.period };
+        let arrived = self.arrived(inputs, p.states_ok, p.stamp, p.sent);
         let state = inputs.state(&self.om, now);
         let after = match state {
             Some(after) if arrived => after,
@@ -381,7 +475,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
         }
         let phase = if !(o.terminated || o.truncated) {
             Phase::Act(after)
-        } else if self.resets {
+        } else if self.reset != EpisodeReset::None {
             Phase::Reset(None)
         } else {
             self.episode_steps = 0;
@@ -429,45 +523,8 @@ mod tests {
     /// during a step drops that transition.
     #[test]
     fn train_loop_steps_the_lockstep_simulator_one_command_per_transition() {
-        let dir = std::env::temp_dir().join(format!("equigate-loop-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let task_file = "config/tasks/ur5e_reach.yaml";
-        let config = TrainConfig {
-            task: Some(task_file.into()),
-            agent: AgentKind::Sac,
-            total_steps: 260,
-            num_envs: 1,
-            learner: LearnerConfig {
-                batch_size: 16,
-                learning_starts: 200,
-                hidden: vec![16, 16],
-                ..LearnerConfig::default()
-            },
-            ..TrainConfig::default()
-        };
-        let spec = EnvSpec::load(&config).unwrap();
-        let device = Default::default();
-        let learner = OnlineLearner::<B>::create(config, &spec, &dir, false, &device).unwrap();
-        let mut sim = SimServer::new(SimNodeConfig {
-            mode: SimMode::Lockstep,
-            task_file: task_file.into(),
-            ..Default::default()
-        })
-        .unwrap();
-        let joints = sim.joint_names().to_vec();
-        let om = ObservationModel::new(spec.model.clone(), spec.task.clone(), &joints).unwrap();
-        let period = spec.task.control_period_s;
-        let guard =
-            SafetyGuard::new(&spec.model, &joints, &SafetyConfig::default(), period).unwrap();
-        let mut inputs = Inputs::new(guard, 1.0);
-        let mut lp = TrainLoop::new(learner, om, true, true, period, 2.0);
-
-        let deliver = |sim: &SimServer, inputs: &mut Inputs| {
-            let t = sim.sim_time();
-            let stamp = Time::from_nanos((t * 1e9).round() as i64);
-            inputs.on_joint_state(&sim.joint_state(stamp), t);
-            inputs.on_goal(&sim.goal(stamp), t);
-        };
+        let (mut lp, mut sim, mut inputs, dir) =
+            loop_and_sim("loop", 260, 200, EpisodeReset::Service);
         let (mut commands, mut resets, mut turns) = (0usize, 0usize, 0usize);
         deliver(&sim, &mut inputs);
         loop {
@@ -505,6 +562,130 @@ mod tests {
         assert_eq!(s.updates, 60);
         // 100-step episodes without success in 260 random-ish steps: resets at 0, 100, 200.
         assert_eq!(s.episodes + 1, resets, "{s:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A SAC train loop (16×16, batch 16, updates after `learning_starts` steps) on the UR5e
+    /// reach (100-step episodes) against the lockstep simulator, episodes started by `reset`.
+    fn loop_and_sim(
+        name: &str,
+        total_steps: usize,
+        learning_starts: usize,
+        reset: EpisodeReset,
+    ) -> (TrainLoop<B>, SimServer, Inputs, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("equigate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let task_file = "config/tasks/ur5e_reach.yaml";
+        let config = TrainConfig {
+            task: Some(task_file.into()),
+            agent: AgentKind::Sac,
+            total_steps,
+            num_envs: 1,
+            learner: LearnerConfig {
+                batch_size: 16,
+                learning_starts,
+                hidden: vec![16, 16],
+                ..LearnerConfig::default()
+            },
+            ..TrainConfig::default()
+        };
+        let spec = EnvSpec::load(&config).unwrap();
+        let learner =
+            OnlineLearner::<B>::create(config, &spec, &dir, false, &Default::default()).unwrap();
+        let sim = SimServer::new(SimNodeConfig {
+            mode: SimMode::Lockstep,
+            task_file: task_file.into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let joints = sim.joint_names().to_vec();
+        let om = ObservationModel::new(spec.model.clone(), spec.task.clone(), &joints).unwrap();
+        let period = spec.task.control_period_s;
+        let guard =
+            SafetyGuard::new(&spec.model, &joints, &SafetyConfig::default(), period).unwrap();
+        let lp = TrainLoop::new(learner, om, true, reset, period, 2.0);
+        (lp, sim, Inputs::new(guard, 1.0), dir)
+    }
+
+    fn deliver(sim: &SimServer, inputs: &mut Inputs) {
+        let t = sim.sim_time();
+        let stamp = Time::from_nanos((t * 1e9).round() as i64);
+        inputs.on_joint_state(&sim.joint_state(stamp), t);
+        inputs.on_goal(&sim.goal(stamp), t);
+    }
+
+    /// Runs the loop to its end, stepping the simulator with every published command; returns
+    /// the commands with the joint positions (topic order) at which each was sent.
+    fn drive(
+        lp: &mut TrainLoop<B>,
+        sim: &mut SimServer,
+        inputs: &mut Inputs,
+    ) -> Vec<(Vec<f64>, Vec<f64>)> {
+        let mut sent = Vec::new();
+        deliver(sim, inputs);
+        for _ in 0..200_000 {
+            match lp.tick(inputs, sim.sim_time()).unwrap() {
+                Turn::Done => return sent,
+                Turn::SendReset { .. } => panic!("no reset service here"),
+                Turn::Publish(cmd) => {
+                    sent.push((cmd.clone(), inputs.guard().q().to_vec()));
+                    sim.step_lockstep(&cmd).unwrap();
+                    deliver(sim, inputs);
+                }
+                Turn::Wait | Turn::Busy => {}
+            }
+        }
+        panic!("the loop stalls");
+    }
+
+    /// Without a reset service, a real arm is driven to its home pose before every episode:
+    /// each episode's first command follows a stop within the tolerance of home, the homing
+    /// commands are not transitions, and nothing asks for a reset.
+    #[test]
+    fn train_loop_drives_a_real_arm_home_before_each_episode() {
+        let home = vec![0.8, -1.2, 1.1, -1.5, -1.57, 0.3];
+        let homing = Homing {
+            q: home.clone(),
+            tolerance_rad: 0.02,
+            gain: 2.0,
+            timeout: Duration::from_secs(600),
+        };
+        let (mut lp, mut sim, mut inputs, dir) =
+            loop_and_sim("home", 230, 230, EpisodeReset::Home(homing));
+        let sent = drive(&mut lp, &mut sim, &mut inputs);
+        let s = lp.learner().stats().clone();
+        assert_eq!(s.env_steps, 230);
+        let near_home = |q: &[f64]| q.iter().zip(&home).all(|(q, h)| (q - h).abs() < 0.02);
+        // A stop at home starts each of the three episodes (steps 0, 100, 200).
+        let stops: Vec<usize> = (0..sent.len())
+            .filter(|&i| sent[i].0.iter().all(|v| *v == 0.0) && near_home(&sent[i].1))
+            .collect();
+        assert_eq!(stops.len(), 3, "one stop at home per episode");
+        let homing_commands = sent.len() - 230;
+        assert!(homing_commands > 3 * 10, "the arm was driven, not teleported: {homing_commands}");
+        // Homing moves every joint towards home: the first homing command's signs.
+        let (cmd, q) = &sent[0];
+        for ((v, q), h) in cmd.iter().zip(q).zip(&home) {
+            assert!(v * (h - q) >= 0.0, "{cmd:?} from {q:?} to {home:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A home pose not reached in time: a warning, a stop, and the episode starts from there.
+    #[test]
+    fn homing_gives_up_after_its_timeout_with_a_stop() {
+        let homing = Homing {
+            q: vec![0.8, -1.2, 1.1, -1.5, -1.57, 0.3],
+            tolerance_rad: 0.02,
+            gain: 2.0,
+            timeout: Duration::ZERO,
+        };
+        let (mut lp, mut sim, mut inputs, dir) =
+            loop_and_sim("home-timeout", 20, 20, EpisodeReset::Home(homing));
+        let sent = drive(&mut lp, &mut sim, &mut inputs);
+        assert_eq!(lp.learner().stats().env_steps, 20);
+        assert_eq!(sent.len(), 21, "one stop, then one command per transition");
+        assert!(sent[0].0.iter().all(|v| *v == 0.0));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

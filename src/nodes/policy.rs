@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::observe::ObservationModel;
 use crate::online::{self, OnlineLearner};
 use crate::policy::{self, DeviceKind, PolicyMode, PolicyNodeConfig};
-use crate::policy_loop::{Inputs, RunPolicy, TrainLoop, Turn};
+use crate::policy_loop::{EpisodeReset, Homing, Inputs, RunPolicy, TrainLoop, Turn};
 use crate::safety::SafetyGuard;
 use crate::sim_server::Every;
 use crate::train::EnvSpec;
@@ -126,12 +126,12 @@ fn build<B: AutodiffBackend>(
                 );
             }
             let period = config.command_period_s(spec.task.control_period_s);
-            let resets = !config.reset_service.is_empty();
+            let reset = episode_reset(&config, &spec.model, &om)?;
             let lp = TrainLoop::new(
                 learner,
                 om,
                 config.lockstep,
-                resets,
+                reset,
                 period,
                 config.lockstep_timeout_s,
             );
@@ -194,6 +194,51 @@ impl Io {
             tracing::warn!("publishing the command failed: {e:?}");
         }
     }
+}
+
+/// How train mode starts an episode: the reset service when one is named, else homing when
+/// `home_positions` is set (checked against the joint count and the URDF limits), else none.
+///
+/// # Errors
+/// `home_positions` of the wrong length or outside a joint's limits.
+fn episode_reset(
+    config: &PolicyNodeConfig,
+    model: &equigate_robot::model::RobotModel,
+    om: &ObservationModel,
+) -> Result<EpisodeReset> {
+    if !config.reset_service.is_empty() {
+        return Ok(EpisodeReset::Service);
+    }
+    let home = &config.home_positions;
+    if home.is_empty() {
+        return Ok(EpisodeReset::None);
+    }
+    if home.len() != om.dof() {
+        bail!(
+            "parameter `home_positions` has {} values for {} joints ({:?})",
+            home.len(),
+            om.dof(),
+            om.joint_names()
+        );
+    }
+    // The model index of each configured joint: the model-order list 0, 1, … in topic order.
+    let model_index = om.to_topic_order(&(0..om.dof()).map(|i| i as f64).collect::<Vec<_>>());
+    for ((q, name), i) in home.iter().zip(om.joint_names()).zip(model_index) {
+        let l = &model.limits()[i as usize];
+        if *q < l.lower || *q > l.upper {
+            bail!(
+                "parameter `home_positions`: {name} = {q} is outside its limits [{}, {}]",
+                l.lower,
+                l.upper
+            );
+        }
+    }
+    Ok(EpisodeReset::Home(Homing {
+        q: home.clone(),
+        tolerance_rad: config.home_tolerance_rad,
+        gain: config.home_gain,
+        timeout: Duration::from_secs_f64(config.home_timeout_s),
+    }))
 }
 
 fn spin<B: AutodiffBackend>(
@@ -371,4 +416,39 @@ fn spin<B: AutodiffBackend>(
     }
     tracing::info!("policy_node: shutting down ({} commands sent)", inputs.guard().stats().sent);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use equigate_robot::model::RobotKind;
+
+    /// The reset service wins when named; without one, `home_positions` gives homing after
+    /// checks of its length and of the URDF limits, each failing with a message that names it.
+    #[test]
+    fn episode_reset_checks_the_home_pose() {
+        let train = crate::train::TrainConfig { robot: RobotKind::Ur5e, ..Default::default() };
+        let spec = EnvSpec::load(&train).unwrap();
+        let om = ObservationModel::new(spec.model.clone(), spec.task.clone(), &[]).unwrap();
+        let home = vec![0.8, -1.2, 1.1, -1.5, -1.57, 0.3];
+        let config = PolicyNodeConfig::default();
+        let reset = |c: &PolicyNodeConfig| episode_reset(c, &spec.model, &om);
+        assert_eq!(reset(&config).unwrap(), EpisodeReset::Service);
+        let real_arm = PolicyNodeConfig { reset_service: String::new(), ..config };
+        assert_eq!(reset(&real_arm).unwrap(), EpisodeReset::None);
+        let homed = PolicyNodeConfig { home_positions: home.clone(), ..real_arm.clone() };
+        let EpisodeReset::Home(h) = reset(&homed).unwrap() else { panic!("homing expected") };
+        assert_eq!((h.q, h.tolerance_rad, h.gain), (home.clone(), 0.02, 1.0));
+        let short = PolicyNodeConfig { home_positions: home[..5].to_vec(), ..real_arm.clone() };
+        assert!(format!("{:#}", reset(&short).unwrap_err()).contains("5 values for 6 joints"));
+        let mut outside = home.clone();
+        outside[2] = 4.0; // the elbow's limits are ±π
+        let outside = PolicyNodeConfig { home_positions: outside, ..real_arm.clone() };
+        let e = format!("{:#}", reset(&outside).unwrap_err());
+        assert!(e.contains("elbow_joint = 4 is outside its limits"), "{e}");
+        let both = PolicyNodeConfig { home_positions: home, ..PolicyNodeConfig::default() };
+        assert!(format!("{:#}", both.validate().unwrap_err()).contains("reset_service"));
+        let nan = PolicyNodeConfig { home_positions: vec![f64::NAN; 6], ..real_arm };
+        assert!(format!("{:#}", nan.validate().unwrap_err()).contains("finite"));
+    }
 }
