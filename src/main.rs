@@ -187,6 +187,9 @@ enum Command {
         /// One learning rate for every network (default: CORL's per-network values).
         #[arg(long)]
         lr: Option<f64>,
+        /// CQL's initial entropy temperature α₀ (default: CORL's 1.0).
+        #[arg(long)]
+        init_temperature: Option<f64>,
         /// Evaluate every this many updates.
         #[arg(long, default_value_t = 5_000)]
         eval_every: u64,
@@ -563,6 +566,7 @@ fn main() -> anyhow::Result<()> {
             updates,
             cql_alpha,
             lr,
+            init_temperature,
             eval_every,
             seed,
             out,
@@ -592,6 +596,7 @@ fn main() -> anyhow::Result<()> {
                 eval_every,
                 cql_alpha,
                 lr,
+                init_temperature,
                 train: train_config,
             };
             let report = |u: u64, e: &EvalResult| {

@@ -73,6 +73,12 @@ pub struct OfflineConfig {
     /// values: CQL critics 3e-4, actor and α 3e-5; IQL 3e-4; Equi-CQL/IQL use 1e-4).
     #[serde(default)]
     pub lr: Option<f64>,
+    /// CQL's initial entropy temperature α₀ (default: none, the library's CORL value 1.0). The
+    /// temperature weighs log π against Q in the actor loss; CORL's 1.0 suits D4RL's rewards of
+    /// O(1–10) per step. The reach task's rewards are −distance in m, O(0.1–1), so α₀ = 1 keeps
+    /// the policy near uniform for thousands of updates at the actor's lr of 3e-5.
+    #[serde(default)]
+    pub init_temperature: Option<f64>,
     /// Robot, task, group order, seed, evaluation episodes and the learner's widths, batch size,
     /// γ and τ come from here; `agent` is set from `algo`/`equivariant`.
     pub train: TrainConfig,
@@ -358,6 +364,9 @@ fn build_learner<B: AutodiffBackend>(
             }
             if let Some(lr) = config.lr {
                 (c.q_lr, c.policy_lr, c.alpha_lr) = (lr, lr, lr);
+            }
+            if let Some(t) = config.init_temperature {
+                c.init_temperature = t;
             }
             let c = c
                 .with_hidden(l.hidden[0])

@@ -188,6 +188,7 @@ fn collect_with_depth_then_dataset_round_trips_through_numpy() {
         eval_every: 2,
         cql_alpha: None,
         lr: None,
+        init_temperature: None,
         train: TrainConfig {
             eval_episodes: 1,
             learner: LearnerConfig {

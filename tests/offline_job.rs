@@ -72,6 +72,7 @@ fn bag_to_transitions_to_checkpoints_that_load_online() {
             eval_every: 10,
             cql_alpha: None,
             lr: None,
+            init_temperature: None,
             train: config.clone(),
         };
         let mut evals = Vec::new();
@@ -175,6 +176,7 @@ fn bad_bags_are_clear_errors() {
         eval_every: 10,
         cql_alpha: None,
         lr: None,
+        init_temperature: None,
         train: config,
     };
     let err = offline::run::<B>(&offline, &out, &Default::default(), |_, _| {}).unwrap_err();
