@@ -3,14 +3,15 @@
 //! arXiv:2210.07105; `reference/algorithms.md` §3.2, hyperparameters §5). With the invariant
 //! critic and equivariant actor of [`crate::nets`] it is Equi-CQL (Tangri et al., §3.2).
 //!
-//! One update, [`Cql::train_step`]:
+//! One update, [`Cql::train_step`]; only the critic step is CQL's own, the rest is the
+//! [`Sac`] that a [`Cql`] holds ([`Cql::sac`], built from [`CqlConfig::sac_config`]):
 //! 1. [`Cql::update_critics`]: y = r + γ(1 − terminated) min_j Q̄_j(s', a'), a' ~ π(·|s') (no
 //!    entropy backup); with 10 actions each of U(−1, 1)^|A|, π(·|s) and π(·|s'), all scored at s,
 //!    ood_j = T·logsumexp_k[(Q_j(s, a_k) − log ρ(a_k))/T] (importance sampling: ρ the density that
 //!    drew a_k), L_Q = Σ_j mean (Q_j(s, a) − y)² + α_cql Σ_j mean (ood_j − Q_j(s, a)).
-//! 2. [`Cql::update_actor`]: L_π = mean[α log π(ã|s) − min_j Q_j(s, ã)], ã reparameterised.
-//! 3. [`Cql::update_alpha`]: L(α) = −mean[log α · (log π(ã|s) + H̄)].
-//! 4. [`Cql::soft_update_targets`]: θ̄ ← τθ + (1 − τ)θ̄.
+//! 2. [`Sac::update_actor`]: L_π = mean[α log π(ã|s) − min_j Q_j(s, ã)], ã reparameterised.
+//! 3. [`Sac::update_alpha`]: L(α) = −mean[log α · (log π(ã|s) + H̄)].
+//! 4. [`Sac::soft_update_targets`]: θ̄ ← τθ + (1 − τ)θ̄.
 //!
 //! What differs from CORL (and the paper):
 //! - CORL computes the three losses on the same parameters and then steps the three optimizers;
@@ -29,9 +30,7 @@
 use std::path::Path;
 
 use burn::config::Config;
-use burn::module::AutodiffModule;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use equigate_symmetry::Representation;
@@ -43,14 +42,10 @@ use crate::nets::{
     tanh_gaussian, ActorConfig, EquiActor, EquiConfig, EquiCritic, MlpActor, MlpConfig, MlpCritic,
 };
 use crate::offline::{
-    check_dims, column_means, logsumexp, normal, repeat_rows, scalar, uniform, OfflineError,
+    check_dims, column_means, logsumexp, repeat_rows, scalar, uniform, OfflineError,
 };
 use crate::replay::Batch;
-use crate::sac::{
-    act_batch, clip_global_norm, ActMode, Actor, Critic, LogAlpha, SacConfig, SoftUpdate,
-    TrainActor, TrainCritic, TrainState, ACTOR_FILE, ACTOR_OPTIM_FILE, ALPHA_OPTIM_FILE,
-    CONFIG_FILE, CRITIC_FILE, CRITIC_TARGET_FILE, LOG_ALPHA_FILE, Q_OPTIM_FILE, TRAIN_STATE_FILE,
-};
+use crate::sac::{ActMode, Actor, Critic, Sac, SacConfig, TrainActor, TrainCritic};
 
 /// Checkpoint file of the [`CqlConfig`] (beside `config.json`, which holds the matching
 /// [`SacConfig`] so that SAC's loaders read the checkpoint).
@@ -212,28 +207,16 @@ pub struct CriticStats {
     pub q2_mean: f32,
 }
 
-/// The CQL learner: twin critics `q` with no-grad targets `q_target`, tanh-Gaussian actor,
-/// temperature, their Adam optimizers and the noise RNG. [`MlpCql`] and [`EquiCql`] name the two
-/// network choices; [`build_mlp`] and [`build_equi`] build them.
+/// The CQL learner: a [`Sac`] whose critic step is CQL's. [`MlpCql`] and [`EquiCql`] name the
+/// two network choices; [`build_mlp`] and [`build_equi`] build them.
 pub struct Cql<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> {
-    /// Hyperparameters.
+    /// Hyperparameters. Those SAC shares were copied into `sac.config` ([`CqlConfig::sac_config`])
+    /// at construction, which its steps read.
     pub config: CqlConfig,
-    /// Twin critics Q_1, Q_2.
-    pub q: C,
-    /// Twin target critics Q̄_1, Q̄_2 (no autodiff).
-    pub q_target: C::InnerModule,
-    /// The policy π.
-    pub actor: A,
-    /// log α.
-    pub log_alpha: LogAlpha<B>,
-    /// H̄ (nats), [`CqlConfig::target_entropy`].
-    pub target_entropy: f64,
-    q_optimizer: OptimizerAdaptor<Adam, C, B>,
-    actor_optimizer: OptimizerAdaptor<Adam, A, B>,
-    alpha_optimizer: OptimizerAdaptor<Adam, LogAlpha<B>, B>,
-    rng: ChaCha8Rng,
-    device: B::Device,
-    updates: u64,
+    /// Twin critics `q` with no-grad targets `q_target`, tanh-Gaussian actor, temperature, their
+    /// Adam optimizers and the noise RNG, with [`CqlConfig::sac_config`]'s hyperparameters: the
+    /// actor, temperature and target steps, acting and the checkpoint are SAC's.
+    pub sac: Sac<B, C, A>,
 }
 
 /// CQL with the plain 2×256 MLP critics and actor.
@@ -283,46 +266,30 @@ pub(crate) fn critic_trunk(actor: &EquiConfig) -> EquiConfig {
 impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
     /// A learner around freshly built networks; the target critics start as copies of `q`.
     pub fn new(config: CqlConfig, q: C, actor: A, device: &B::Device) -> Self {
-        let adam = AdamConfig::new().with_epsilon(config.adam_epsilon as f32);
-        Self {
-            q_target: q.valid(),
-            log_alpha: LogAlpha::new(config.init_temperature, device),
-            target_entropy: config.target_entropy(),
-            q_optimizer: adam.init(),
-            actor_optimizer: adam.init(),
-            alpha_optimizer: adam.init(),
-            // A stream apart from the initialisation's (same seed), so noise and init differ.
-            rng: {
-                let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-                rng.set_stream(1);
-                rng
-            },
-            device: device.clone(),
-            updates: 0,
-            q,
-            actor,
-            config,
-        }
+        let mut sac = Sac::new(config.sac_config(), q, actor, device);
+        // A stream apart from the initialisation's (same seed), so noise and init differ.
+        sac.rng.set_stream(1);
+        Self { config, sac }
     }
 
     /// Number of [`Self::train_step`] calls so far.
     pub fn updates(&self) -> u64 {
-        self.updates
+        self.sac.updates()
     }
 
     /// The current temperature α = exp(log α).
     pub fn alpha(&self) -> f64 {
-        self.log_alpha.alpha()
+        self.sac.alpha()
     }
 
     /// One CQL update on `batch`: critics, actor, temperature, targets, in that order.
     pub fn train_step(&mut self, batch: &Batch<B>) -> CqlMetrics {
         let alpha = self.alpha();
         let critic = self.update_critics(batch);
-        let (actor_loss, log_pi) = self.update_actor(batch, alpha);
-        let alpha_loss = self.update_alpha(log_pi.clone());
-        self.soft_update_targets();
-        self.updates += 1;
+        let (actor_loss, log_pi) = self.sac.update_actor(batch, alpha);
+        let alpha_loss = self.sac.update_alpha(log_pi.clone());
+        self.sac.soft_update_targets();
+        self.sac.updates += 1;
         CqlMetrics {
             q_loss: critic.q_loss,
             td_loss: critic.td_loss,
@@ -343,14 +310,15 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
     /// dataset actions and the 3n proposals per state go through the critics in one batch.
     pub fn update_critics(&mut self, batch: &Batch<B>) -> CriticStats {
         let (b, n, act_dim) = (batch.len(), self.config.cql_n_actions, self.config.act_dim);
-        let actor = self.actor.valid();
+        let sac = &mut self.sac;
+        let actor = sac.actor.valid();
 
         // The TD target, with no graph and no entropy term (CORL's `backup_entropy = False`).
         let next_obs = batch.next_obs.clone().inner();
         let (next_mean, next_log_std) = actor.dist(next_obs.clone());
-        let eps = self.noise(next_mean.dims());
+        let eps = sac.noise(next_mean.dims());
         let (next_actions, _) = tanh_gaussian(next_mean.clone(), next_log_std.clone(), eps);
-        let q_next_target = self.q_target.q(next_obs, next_actions).min_dim(1); // [b, 1]
+        let q_next_target = sac.q_target.q(next_obs, next_actions).min_dim(1); // [b, 1]
         let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
         let td_target =
             batch.rewards.clone().inner() + not_done * q_next_target.mul_scalar(self.config.gamma);
@@ -360,13 +328,12 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         // runs once per state; its mean and log-std are repeated n times.
         let obs = batch.obs.clone().inner();
         let obs_rep = repeat_rows(obs.clone(), n); // [b·n, obs_dim]
-        let rand_actions =
-            uniform::<B::InnerBackend>(&mut self.rng, [b * n, act_dim], &self.device);
+        let rand_actions = uniform::<B::InnerBackend>(&mut sac.rng, [b * n, act_dim], &sac.device);
         let (mean, log_std) = actor.dist(obs.clone());
-        let eps = self.noise([b * n, act_dim]);
+        let eps = sac.noise([b * n, act_dim]);
         let (pi_actions, log_pi) =
             tanh_gaussian(repeat_rows(mean, n), repeat_rows(log_std, n), eps);
-        let eps = self.noise([b * n, act_dim]);
+        let eps = sac.noise([b * n, act_dim]);
         let (next_pi_actions, next_log_pi) =
             tanh_gaussian(repeat_rows(next_mean, n), repeat_rows(next_log_std, n), eps);
 
@@ -376,7 +343,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
             vec![batch.actions.clone().inner(), rand_actions, pi_actions, next_pi_actions],
             0,
         );
-        let q_all = self.q.q(Tensor::from_inner(all_obs), Tensor::from_inner(all_actions));
+        let q_all = sac.q.q(Tensor::from_inner(all_obs), Tensor::from_inner(all_actions));
         let q = q_all.clone().narrow(0, 0, b); // [b, 2]
         let proposals = |k: usize| q_all.clone().narrow(0, b + k * b * n, b * n).reshape([b, n, 2]);
         let log_density =
@@ -395,13 +362,13 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         let gap = (ood - q.clone()).mean_dim(0); // [1, 2]
         let cql_loss = gap.clone().sum().mul_scalar(self.config.cql_alpha);
         let q_loss = td_loss.clone() + cql_loss.clone();
-        let q_loss = match self.q.prior() {
+        let q_loss = match sac.q.prior() {
             Some(prior) => q_loss + prior,
             None => q_loss,
         };
-        let grads = GradientsParams::from_grads(q_loss.backward(), &self.q);
-        let grads = self.clip(&self.q, grads);
-        self.q = self.q_optimizer.step(self.config.q_lr, self.q.clone(), grads);
+        let grads = GradientsParams::from_grads(q_loss.backward(), &sac.q);
+        let grads = sac.clip(&sac.q, grads);
+        sac.q = sac.q_optimizer.step(self.config.q_lr, sac.q.clone(), grads);
 
         let [q1_mean, q2_mean] = column_means(q.inner());
         CriticStats {
@@ -414,118 +381,30 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         }
     }
 
-    /// Actor step on L_π = mean[α log π(ã|s) − min_j Q_j(s, ã)], ã reparameterised, the critics
-    /// frozen. Returns (L_π, log π(ã|s) without graph `[batch, 1]`) for the temperature step.
-    pub fn update_actor(
-        &mut self,
-        batch: &Batch<B>,
-        alpha: f64,
-    ) -> (f32, Tensor<B::InnerBackend, 2>) {
-        let (mean, log_std) = self.actor.dist(batch.obs.clone());
-        let eps = Tensor::from_inner(self.noise(mean.dims()));
-        let (pi, log_pi) = tanh_gaussian(mean, log_std, eps);
-        let q_pi = self.q.clone().no_grad().q(batch.obs.clone(), pi).min_dim(1); // [batch, 1]
-        let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
-        let actor_loss = match self.actor.prior() {
-            Some(prior) => actor_loss + prior,
-            None => actor_loss,
-        };
-        let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
-        let grads = self.clip(&self.actor, grads);
-        self.actor = self.actor_optimizer.step(self.config.policy_lr, self.actor.clone(), grads);
-        (scalar(actor_loss.inner()), log_pi.inner())
-    }
-
-    /// Temperature step on L(α) = −mean[log α · (log π(ã|s) + H̄)], with `log_pi` from
-    /// [`Self::update_actor`] (`[batch, 1]`, no graph). Returns L(α).
-    pub fn update_alpha(&mut self, log_pi: Tensor<B::InnerBackend, 2>) -> f32 {
-        let entropy_gap = Tensor::<B, 1>::from_inner(log_pi.mean().add_scalar(self.target_entropy));
-        let alpha_loss = (self.log_alpha.log_alpha.val() * entropy_gap).neg(); // [1]
-        let grads = GradientsParams::from_grads(alpha_loss.backward(), &self.log_alpha);
-        let log_alpha = self.log_alpha.clone();
-        self.log_alpha = self.alpha_optimizer.step(self.config.alpha_lr, log_alpha, grads);
-        scalar(alpha_loss.inner())
-    }
-
-    /// θ̄ ← τθ + (1 − τ)θ̄ for both target critics.
-    pub fn soft_update_targets(&mut self) {
-        let target = self.q_target.clone();
-        self.q_target = SoftUpdate::apply(&self.q, target, self.config.tau);
-    }
-
     /// Actions for a row-major batch of observations `[n · obs_dim]` -> `[n · act_dim]` in
-    /// [-1, 1], with a no-grad copy of the actor.
+    /// [-1, 1], with a no-grad copy of the actor ([`Sac::act`]).
     ///
     /// # Panics
     /// If `obs.len()` is not a positive multiple of `obs_dim`.
     pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
-        let (actor, device) = (self.actor.valid(), self.device.clone());
-        act_batch(&actor, obs, self.config.obs_dim, mode, &device, |shape| self.noise(shape))
+        self.sac.act(obs, mode)
     }
 
-    /// Writes a checkpoint into `dir` (created if missing) in [`crate::sac::Sac`]'s layout, each
-    /// file atomically: `config.json` ([`CqlConfig::sac_config`]), `actor.mpk`, `critic.mpk`,
-    /// `critic_target.mpk`, `log_alpha.mpk`, the three Adam states, `train_state.json`; and
+    /// Writes a checkpoint into `dir` (created if missing), each file atomically: [`Sac`]'s
+    /// ([`Sac::save_checkpoint`]; its `config.json` is [`CqlConfig::sac_config`]) and
     /// `cql_config.json`. `Sac::load_checkpoint` of a SAC with the same networks then continues
     /// from the offline actor, critics, temperature and Adam moments.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
-        checkpoint::save_config(&self.config.sac_config(), &dir.join(CONFIG_FILE))?;
-        checkpoint::save_config(&self.config, &dir.join(CQL_CONFIG_FILE))?;
-        checkpoint::save_module(&self.actor.valid(), &dir.join(ACTOR_FILE))?;
-        checkpoint::save_module(&self.q.valid(), &dir.join(CRITIC_FILE))?;
-        checkpoint::save_module(&self.q_target, &dir.join(CRITIC_TARGET_FILE))?;
-        checkpoint::save_module(&self.log_alpha.valid(), &dir.join(LOG_ALPHA_FILE))?;
-        checkpoint::save_record::<B, _>(self.q_optimizer.to_record(), &dir.join(Q_OPTIM_FILE))?;
-        let actor_optim = self.actor_optimizer.to_record();
-        checkpoint::save_record::<B, _>(actor_optim, &dir.join(ACTOR_OPTIM_FILE))?;
-        let alpha_optim = self.alpha_optimizer.to_record();
-        checkpoint::save_record::<B, _>(alpha_optim, &dir.join(ALPHA_OPTIM_FILE))?;
-        let state = TrainState {
-            updates: self.updates,
-            rng_stream: self.rng.get_stream(),
-            rng_word_pos: self.rng.get_word_pos(),
-        };
-        checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
+        self.sac.save_checkpoint(dir)?;
+        checkpoint::save_config(&self.config, &dir.join(CQL_CONFIG_FILE))
     }
 
     /// Restores everything [`Self::save_checkpoint`] wrote into this learner (built with the same
     /// shapes and seed), so that offline training resumes exactly where it stopped (given the
     /// same batches).
     pub fn load_checkpoint(mut self, dir: &Path) -> Result<Self, CheckpointError> {
-        let device = self.device.clone();
-        let load = |file: &str| dir.join(file);
-        // Into the autodiff modules themselves (see `Sac::load_checkpoint`).
-        self.actor = checkpoint::load_module(self.actor, &load(ACTOR_FILE), &device)?;
-        self.q = checkpoint::load_module(self.q, &load(CRITIC_FILE), &device)?;
-        self.q_target = checkpoint::load_module(self.q_target, &load(CRITIC_TARGET_FILE), &device)?;
-        self.log_alpha = checkpoint::load_module(self.log_alpha, &load(LOG_ALPHA_FILE), &device)?;
-        self.q_optimizer = self
-            .q_optimizer
-            .load_record(checkpoint::load_record::<B, _>(&load(Q_OPTIM_FILE), &device)?);
-        self.actor_optimizer = self
-            .actor_optimizer
-            .load_record(checkpoint::load_record::<B, _>(&load(ACTOR_OPTIM_FILE), &device)?);
-        self.alpha_optimizer = self
-            .alpha_optimizer
-            .load_record(checkpoint::load_record::<B, _>(&load(ALPHA_OPTIM_FILE), &device)?);
-        let state: TrainState = checkpoint::load_config(&load(TRAIN_STATE_FILE))?;
-        self.updates = state.updates;
-        self.rng.set_stream(state.rng_stream);
-        self.rng.set_word_pos(state.rng_word_pos);
+        self.sac = self.sac.load_checkpoint(dir)?;
         Ok(self)
-    }
-
-    /// ε ~ N(0, I) of `shape` from the learner's seeded RNG, on the inner backend.
-    fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
-        normal(&mut self.rng, shape, &self.device)
-    }
-
-    /// Global-norm clipping of `grads` when [`CqlConfig::max_grad_norm`] is set.
-    fn clip<M: AutodiffModule<B>>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
-        match self.config.max_grad_norm {
-            Some(max_norm) => clip_global_norm(module, grads, max_norm),
-            None => grads,
-        }
     }
 }
 
@@ -534,9 +413,10 @@ mod tests {
     use super::*;
     use crate::layers::test_util::{ur5e_act, ur5e_obs};
     use crate::replay::{ReplayBuffer, Transition};
-    use crate::sac::{standard_normal, Sac};
+    use crate::sac::standard_normal;
+    use crate::sac::test_util::{filled_buffer, params};
     use burn::backend::{Autodiff, Flex};
-    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::module::AutodiffModule;
     use burn::tensor::TensorData;
     use equigate_symmetry::Group;
 
@@ -545,39 +425,6 @@ mod tests {
 
     fn small_config() -> CqlConfig {
         CqlConfig::new(5, 2).with_hidden(32).with_batch_size(16).with_cql_n_actions(4)
-    }
-
-    fn filled_buffer(obs_dim: usize, act_dim: usize, n: usize) -> ReplayBuffer {
-        let mut buf = ReplayBuffer::new(n, obs_dim, act_dim, 3).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        for k in 0..n {
-            let obs = standard_normal(&mut rng, obs_dim);
-            let next = standard_normal(&mut rng, obs_dim);
-            let act: Vec<f32> =
-                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
-            buf.push(Transition {
-                obs: &obs,
-                action: &act,
-                reward: -obs[0].abs(),
-                next_obs: &next,
-                terminated: k % 7 == 0,
-                truncated: false,
-            })
-            .unwrap();
-        }
-        buf
-    }
-
-    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
-        struct Collect(Vec<f32>);
-        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
-                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
-            }
-        }
-        let mut c = Collect(Vec::new());
-        m.visit(&mut c);
-        c.0
     }
 
     fn t3(v: &[f32], shape: [usize; 3]) -> Tensor<Inner, 3> {
@@ -635,21 +482,21 @@ mod tests {
         let config = small_config();
         let device = Default::default();
         let mut cql = build_mlp::<B>(config.clone(), &device).unwrap();
-        let mut buf = filled_buffer(5, 2, 64);
+        let mut buf = filled_buffer(5, 2, 64, None);
         let batch = buf.sample::<B>(config.batch_size, &device).unwrap();
-        let (q0, t0, a0) = (params(&cql.q), params(&cql.q_target), params(&cql.actor));
+        let (q0, t0, a0) = (params(&cql.sac.q), params(&cql.sac.q_target), params(&cql.sac.actor));
         assert_eq!(q0, t0, "targets start as copies");
 
         let stats = cql.update_critics(&batch);
-        assert_eq!(params(&cql.actor), a0, "the critic loss must not step the actor");
+        assert_eq!(params(&cql.sac.actor), a0, "the critic loss must not step the actor");
         assert!(stats.cql_gap > 0.0, "soft max over 3n proposals lies above Q(s, a): {stats:?}");
         let expected = stats.td_loss + config.cql_alpha as f32 * 2.0 * stats.cql_gap;
         assert!((stats.cql_loss + stats.td_loss - expected).abs() < 1e-3 * expected.abs());
         assert!((stats.q_loss - stats.td_loss - stats.cql_loss).abs() < 1e-4);
-        let q1 = params(&cql.q);
+        let q1 = params(&cql.sac.q);
         assert_ne!(q1, q0);
-        let (_, log_pi) = cql.update_actor(&batch, 0.5);
-        assert_eq!(params(&cql.q), q1, "the actor loss must not step the critics");
+        let (_, log_pi) = cql.sac.update_actor(&batch, 0.5);
+        assert_eq!(params(&cql.sac.q), q1, "the actor loss must not step the critics");
         assert_eq!(log_pi.dims(), [16, 1]);
 
         let alpha0 = cql.alpha();
@@ -671,7 +518,7 @@ mod tests {
         }
         let step = (cql.alpha() / alpha0).ln();
         assert!((step.abs() - config.alpha_lr).abs() < 1e-6, "log α step {step}");
-        let (q2, t2) = (params(&cql.q), params(&cql.q_target));
+        let (q2, t2) = (params(&cql.sac.q), params(&cql.sac.q_target));
         for ((t, q), t_old) in t2.iter().zip(&q2).zip(&t0) {
             let expected = 0.005 * q + 0.995 * t_old;
             assert!((t - expected).abs() < 1e-6);
@@ -709,7 +556,7 @@ mod tests {
         }
         let obs = Tensor::<Inner, 2>::from_floats([[0.3, -0.2], [0.3, -0.2]], &device);
         let act = Tensor::<Inner, 2>::from_floats([[0.5], [-0.9]], &device);
-        let q = cql.q.valid().q(obs, act).min_dim(1).into_data().to_vec::<f32>().unwrap();
+        let q = cql.sac.q.valid().q(obs, act).min_dim(1).into_data().to_vec::<f32>().unwrap();
         assert!(q[0] > q[1] + 0.1, "Q(s, dataset a) {} vs Q(s, unseen a) {}", q[0], q[1]);
     }
 
@@ -721,12 +568,12 @@ mod tests {
         let device = Default::default();
         let mut sac = sac.load_checkpoint(dir).unwrap();
         assert_eq!(sac.updates(), cql.updates());
-        assert_eq!(params(&sac.actor), params(&cql.actor));
-        assert_eq!(params(&sac.q), params(&cql.q));
-        assert_eq!(params(&sac.q_target), params(&cql.q_target));
+        assert_eq!(params(&sac.actor), params(&cql.sac.actor));
+        assert_eq!(params(&sac.q), params(&cql.sac.q));
+        assert_eq!(params(&sac.q_target), params(&cql.sac.q_target));
         assert_eq!(sac.alpha(), cql.alpha());
         let obs: Vec<f32> = (0..2 * cql.config.obs_dim).map(|i| (i as f32 * 0.37).sin()).collect();
-        let cql_actor = cql.actor.valid();
+        let cql_actor = cql.sac.actor.valid();
         let obs_t = Tensor::<Inner, 2>::from_data(
             TensorData::new(obs.clone(), [2, cql.config.obs_dim]),
             &device,
@@ -735,7 +582,7 @@ mod tests {
         let expected = expected.into_data().to_vec::<f32>().unwrap();
         assert_eq!(sac.act(&obs, ActMode::Deterministic), expected);
         // And SAC keeps training from there.
-        let mut buf = filled_buffer(cql.config.obs_dim, cql.config.act_dim, 32);
+        let mut buf = filled_buffer(cql.config.obs_dim, cql.config.act_dim, 32, None);
         let m = sac.train_step(&buf.sample::<B>(16, &device).unwrap());
         assert!(m.q_loss.is_finite() && m.actor_loss.is_finite(), "{m:?}");
     }
@@ -745,7 +592,7 @@ mod tests {
         let device = Default::default();
         let config = small_config().with_seed(3);
         let mut cql = build_mlp::<B>(config.clone(), &device).unwrap();
-        let mut buf = filled_buffer(5, 2, 64);
+        let mut buf = filled_buffer(5, 2, 64, None);
         for _ in 0..3 {
             cql.train_step(&buf.sample::<B>(16, &device).unwrap());
         }
@@ -762,7 +609,7 @@ mod tests {
         // A SAC built from the checkpoint's config.json (different seed: other initial weights).
         let (sac_config, actor) = crate::sac::load_mlp_actor::<Inner>(&dir, &device).unwrap();
         assert_eq!(sac_config, config.sac_config());
-        assert_eq!(params(&actor), params(&cql.actor));
+        assert_eq!(params(&actor), params(&cql.sac.actor));
         let (q, actor) =
             sac_config.mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(99), &device).unwrap();
         check_sac_loads(&cql, Sac::new(sac_config, q, actor, &device), &dir);
@@ -777,8 +624,8 @@ mod tests {
             let batch = buf.sample::<B>(16, &device).unwrap();
             assert_eq!(cql.train_step(&batch), restored.train_step(&batch));
         }
-        assert_eq!(params(&restored.actor), params(&cql.actor));
-        assert_eq!(params(&restored.q_target), params(&cql.q_target));
+        assert_eq!(params(&restored.sac.actor), params(&cql.sac.actor));
+        assert_eq!(params(&restored.sac.q_target), params(&cql.sac.q_target));
         std::fs::remove_dir_all(&dir).unwrap();
 
         // Equi-CQL into Equi-SAC.
@@ -787,7 +634,7 @@ mod tests {
         let equi = EquiConfig::new().with_hidden_dim(16);
         let config = CqlConfig::new(22, 6).with_equi(equi.clone()).with_cql_n_actions(2);
         let mut cql = build_equi::<B>(config.clone(), &obs, &act, &device).unwrap();
-        let mut buf = filled_buffer(22, 6, 32);
+        let mut buf = filled_buffer(22, 6, 32, None);
         cql.train_step(&buf.sample::<B>(8, &device).unwrap());
         let dir = std::env::temp_dir().join(format!("equigate-ecql-ckpt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

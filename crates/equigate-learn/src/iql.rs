@@ -4,7 +4,8 @@
 //! critic and value and the equivariant actor of [`crate::nets`] it is Equi-IQL (Tangri et al.,
 //! §3.2).
 //!
-//! One update, [`Iql::train_step`], in CORL's order:
+//! One update, [`Iql::train_step`], in CORL's order (the networks, their Adam states and the target
+//! step are those of the [`Sac`] an [`Iql`] holds, [`Iql::sac`]):
 //! 1. V(s') for the Q target is taken before the value step (CORL's `next_v`).
 //! 2. [`Iql::update_value`]: u = min_j Q̄_j(s, a) − V(s); L_V = mean |τ − 1\[u < 0\]| u²
 //!    ([`expectile_loss`]).
@@ -12,7 +13,7 @@
 //! 4. [`Iql::update_actor`]: w = min(exp(β (min_j Q̄_j(s, a) − V(s))), 100) with the advantage of
 //!    step 2 (V before its step); L_π = mean[w · (−log π(a|s))] on the dataset actions; the actor's
 //!    learning rate is cosine-annealed from `policy_lr` to 0 over `total_updates`.
-//! 5. [`Iql::soft_update_targets`]: θ̄ ← τθ + (1 − τ)θ̄ (the Q targets; V has none).
+//! 5. [`Sac::soft_update_targets`]: θ̄ ← τθ + (1 − τ)θ̄ (the Q targets; V has none).
 //!
 //! What differs from CORL (and the paper):
 //! - The actor is the crate's tanh-Gaussian (state-dependent log σ in [−5, 2]), so that a
@@ -32,7 +33,6 @@ use std::f64::consts::{PI, TAU};
 use std::path::Path;
 
 use burn::config::Config;
-use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -47,13 +47,9 @@ use crate::nets::{
     ActorConfig, EquiActor, EquiConfig, EquiCritic, EquiValue, MlpActor, MlpConfig, MlpCritic,
     MlpValue,
 };
-use crate::offline::{check_dims, column_means, normal, scalar, OfflineError};
+use crate::offline::{check_dims, column_means, scalar, OfflineError};
 use crate::replay::Batch;
-use crate::sac::{
-    act_batch, clip_global_norm, ActMode, Critic, LogAlpha, SacConfig, SoftUpdate, TrainActor,
-    TrainCritic, TrainState, TrainValue, Value, ACTOR_FILE, ACTOR_OPTIM_FILE, ALPHA_OPTIM_FILE,
-    CONFIG_FILE, CRITIC_FILE, CRITIC_TARGET_FILE, LOG_ALPHA_FILE, Q_OPTIM_FILE, TRAIN_STATE_FILE,
-};
+use crate::sac::{ActMode, Critic, Sac, SacConfig, TrainActor, TrainCritic, TrainValue, Value};
 
 /// Checkpoint file of the [`IqlConfig`].
 pub const IQL_CONFIG_FILE: &str = "iql_config.json";
@@ -220,26 +216,22 @@ pub struct IqlMetrics {
     pub policy_lr: f64,
 }
 
-/// The IQL learner: twin critics `q` with no-grad targets `q_target`, the value network `value`,
-/// the tanh-Gaussian actor, their Adam optimizers. [`MlpIql`] and [`EquiIql`] name the two network
-/// choices; [`build_mlp`] and [`build_equi`] build them.
+/// The IQL learner: the value network `value` and its Adam optimizer beside a [`Sac`] that holds
+/// the rest. [`MlpIql`] and [`EquiIql`] name the two network choices; [`build_mlp`] and
+/// [`build_equi`] build them.
 pub struct Iql<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> {
-    /// Hyperparameters.
+    /// Hyperparameters. Those SAC shares were copied into `sac.config` ([`IqlConfig::sac_config`])
+    /// at construction, which its steps read.
     pub config: IqlConfig,
-    /// Twin critics Q_1, Q_2.
-    pub q: C,
-    /// Twin target critics Q̄_1, Q̄_2 (no autodiff).
-    pub q_target: C::InnerModule,
+    /// Twin critics `q` with no-grad targets `q_target`, the tanh-Gaussian actor, their Adam
+    /// optimizers and the noise RNG, with [`IqlConfig::sac_config`]'s hyperparameters; trained
+    /// with IQL's losses. Its temperature is never stepped (IQL has none): it stays at SAC's
+    /// initial value, which the checkpoint holds so that SAC loads it. The target step, acting
+    /// and the checkpoint's SAC files are SAC's.
+    pub sac: Sac<B, C, A>,
     /// The value network V.
     pub value: V,
-    /// The policy π.
-    pub actor: A,
-    q_optimizer: OptimizerAdaptor<Adam, C, B>,
     value_optimizer: OptimizerAdaptor<Adam, V, B>,
-    actor_optimizer: OptimizerAdaptor<Adam, A, B>,
-    rng: ChaCha8Rng,
-    device: B::Device,
-    updates: u64,
 }
 
 /// IQL with the plain 2×256 MLP critics, value and actor.
@@ -285,27 +277,15 @@ pub fn build_equi<B: AutodiffBackend>(
 impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> Iql<B, C, V, A> {
     /// A learner around freshly built networks; the target critics start as copies of `q`.
     pub fn new(config: IqlConfig, q: C, value: V, actor: A, device: &B::Device) -> Self {
-        let adam = AdamConfig::new().with_epsilon(config.adam_epsilon as f32);
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        rng.set_stream(1); // apart from the initialisation's stream
-        Self {
-            q_target: q.valid(),
-            q_optimizer: adam.init(),
-            value_optimizer: adam.init(),
-            actor_optimizer: adam.init(),
-            rng,
-            device: device.clone(),
-            updates: 0,
-            q,
-            value,
-            actor,
-            config,
-        }
+        let mut sac = Sac::new(config.sac_config(), q, actor, device);
+        sac.rng.set_stream(1); // apart from the initialisation's stream
+        let value_optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon as f32).init();
+        Self { config, sac, value, value_optimizer }
     }
 
     /// Number of [`Self::train_step`] calls so far.
     pub fn updates(&self) -> u64 {
-        self.updates
+        self.sac.updates()
     }
 
     /// One IQL update on `batch`: value, critics, actor, targets (see the module header).
@@ -314,8 +294,8 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
         let (value_loss, v_mean, advantage) = self.update_value(batch);
         let (q_loss, q1_mean, q2_mean) = self.update_critics(batch, next_v);
         let (actor_loss, weights, policy_lr) = self.update_actor(batch, advantage.clone());
-        self.soft_update_targets();
-        self.updates += 1;
+        self.sac.soft_update_targets();
+        self.sac.updates += 1;
         let clipped = weights.clone().greater_equal_elem(self.config.exp_adv_max).float();
         IqlMetrics {
             value_loss,
@@ -335,7 +315,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
     /// (L_V, mean V(s), the advantage u without graph `[batch, 1]`, V before the step).
     pub fn update_value(&mut self, batch: &Batch<B>) -> (f32, f32, Tensor<B::InnerBackend, 2>) {
         let obs = batch.obs.clone();
-        let target_q = self.q_target.q(obs.clone().inner(), batch.actions.clone().inner());
+        let target_q = self.sac.q_target.q(obs.clone().inner(), batch.actions.clone().inner());
         let target_q = Tensor::<B, 2>::from_inner(target_q.min_dim(1)); // [batch, 1]
         let v = self.value.v(obs); // [batch, 1]
         let u = target_q - v.clone();
@@ -345,7 +325,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
             None => loss,
         };
         let grads = GradientsParams::from_grads(loss.backward(), &self.value);
-        let grads = self.clip(&self.value, grads);
+        let grads = self.sac.clip(&self.value, grads);
         self.value = self.value_optimizer.step(self.config.value_lr, self.value.clone(), grads);
         (scalar(loss.inner()), scalar(v.inner().mean()), u.inner())
     }
@@ -360,15 +340,16 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
         let not_done = batch.terminated.clone().inner().neg().add_scalar(1.0);
         let y = batch.rewards.clone().inner() + not_done * next_v.mul_scalar(self.config.gamma);
         let y = Tensor::<B, 2>::from_inner(y); // [batch, 1]
-        let q = self.q.q(batch.obs.clone(), batch.actions.clone()); // [batch, 2]
+        let sac = &mut self.sac;
+        let q = sac.q.q(batch.obs.clone(), batch.actions.clone()); // [batch, 2]
         let q_loss = (q.clone() - y).square().mean_dim(0).sum().mul_scalar(0.5);
-        let q_loss = match self.q.prior() {
+        let q_loss = match sac.q.prior() {
             Some(prior) => q_loss + prior,
             None => q_loss,
         };
-        let grads = GradientsParams::from_grads(q_loss.backward(), &self.q);
-        let grads = self.clip(&self.q, grads);
-        self.q = self.q_optimizer.step(self.config.q_lr, self.q.clone(), grads);
+        let grads = GradientsParams::from_grads(q_loss.backward(), &sac.q);
+        let grads = sac.clip(&sac.q, grads);
+        sac.q = sac.q_optimizer.step(self.config.q_lr, sac.q.clone(), grads);
         let [q1_mean, q2_mean] = column_means(q.inner());
         (scalar(q_loss.inner()), q1_mean, q2_mean)
     }
@@ -382,101 +363,53 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
         advantage: Tensor<B::InnerBackend, 2>,
     ) -> (f32, Tensor<B::InnerBackend, 2>, f64) {
         let weights = advantage_weights(advantage, self.config.beta, self.config.exp_adv_max);
-        let (mean, log_std) = self.actor.dist(batch.obs.clone());
+        let sac = &mut self.sac;
+        let (mean, log_std) = sac.actor.dist(batch.obs.clone());
         let log_prob = tanh_gaussian_log_prob(mean, log_std, batch.actions.clone()); // [batch, 1]
         let actor_loss = (Tensor::<B, 2>::from_inner(weights.clone()) * log_prob.neg()).mean();
-        let actor_loss = match self.actor.prior() {
+        let actor_loss = match sac.actor.prior() {
             Some(prior) => actor_loss + prior,
             None => actor_loss,
         };
-        let lr = cosine_lr(self.config.policy_lr, self.updates, self.config.total_updates);
-        let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
-        let grads = self.clip(&self.actor, grads);
-        self.actor = self.actor_optimizer.step(lr, self.actor.clone(), grads);
+        let lr = cosine_lr(self.config.policy_lr, sac.updates, self.config.total_updates);
+        let grads = GradientsParams::from_grads(actor_loss.backward(), &sac.actor);
+        let grads = sac.clip(&sac.actor, grads);
+        sac.actor = sac.actor_optimizer.step(lr, sac.actor.clone(), grads);
         (scalar(actor_loss.inner()), weights, lr)
     }
 
-    /// θ̄ ← τθ + (1 − τ)θ̄ for both target critics.
-    pub fn soft_update_targets(&mut self) {
-        let target = self.q_target.clone();
-        self.q_target = SoftUpdate::apply(&self.q, target, self.config.tau);
-    }
-
     /// Actions for a row-major batch of observations `[n · obs_dim]` -> `[n · act_dim]` in
-    /// [-1, 1], with a no-grad copy of the actor.
+    /// [-1, 1], with a no-grad copy of the actor ([`Sac::act`]).
     ///
     /// # Panics
     /// If `obs.len()` is not a positive multiple of `obs_dim`.
     pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
-        let (actor, device) = (self.actor.valid(), self.device.clone());
-        act_batch(&actor, obs, self.config.obs_dim, mode, &device, |shape| {
-            normal(&mut self.rng, shape, &device)
-        })
+        self.sac.act(obs, mode)
     }
 
-    /// Writes a checkpoint into `dir` (created if missing) in [`crate::sac::Sac`]'s layout, each
-    /// file atomically: `config.json` ([`IqlConfig::sac_config`]), `actor.mpk`, `critic.mpk`,
-    /// `critic_target.mpk`, `log_alpha.mpk` (SAC's initial temperature: IQL has none), the Adam
-    /// states of critics and actor and a fresh one for log α, `train_state.json`; and
-    /// `iql_config.json`, `value.mpk`, `value_optimizer.mpk`.
+    /// Writes a checkpoint into `dir` (created if missing), each file atomically: [`Sac`]'s
+    /// ([`Sac::save_checkpoint`]: `config.json` is [`IqlConfig::sac_config`], `log_alpha.mpk` SAC's
+    /// initial temperature with a fresh Adam state, since IQL has none) and `iql_config.json`,
+    /// `value.mpk`, `value_optimizer.mpk`.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
-        let sac = self.config.sac_config();
-        checkpoint::save_config(&sac, &dir.join(CONFIG_FILE))?;
+        self.sac.save_checkpoint(dir)?;
         checkpoint::save_config(&self.config, &dir.join(IQL_CONFIG_FILE))?;
-        checkpoint::save_module(&self.actor.valid(), &dir.join(ACTOR_FILE))?;
-        checkpoint::save_module(&self.q.valid(), &dir.join(CRITIC_FILE))?;
-        checkpoint::save_module(&self.q_target, &dir.join(CRITIC_TARGET_FILE))?;
         checkpoint::save_module(&self.value.valid(), &dir.join(VALUE_FILE))?;
-        let log_alpha = LogAlpha::<B::InnerBackend>::new(sac.init_temperature, &self.device);
-        checkpoint::save_module(&log_alpha, &dir.join(LOG_ALPHA_FILE))?;
-        checkpoint::save_record::<B, _>(self.q_optimizer.to_record(), &dir.join(Q_OPTIM_FILE))?;
-        let actor_optim = self.actor_optimizer.to_record();
-        checkpoint::save_record::<B, _>(actor_optim, &dir.join(ACTOR_OPTIM_FILE))?;
         let value_optim = self.value_optimizer.to_record();
-        checkpoint::save_record::<B, _>(value_optim, &dir.join(VALUE_OPTIM_FILE))?;
-        let alpha_optim: OptimizerAdaptor<Adam, LogAlpha<B>, B> = AdamConfig::new().init();
-        checkpoint::save_record::<B, _>(alpha_optim.to_record(), &dir.join(ALPHA_OPTIM_FILE))?;
-        let state = TrainState {
-            updates: self.updates,
-            rng_stream: self.rng.get_stream(),
-            rng_word_pos: self.rng.get_word_pos(),
-        };
-        checkpoint::save_config(&state, &dir.join(TRAIN_STATE_FILE))
+        checkpoint::save_record::<B, _>(value_optim, &dir.join(VALUE_OPTIM_FILE))
     }
 
-    /// Restores everything [`Self::save_checkpoint`] wrote for IQL (networks, targets, Adam
-    /// states, counters) into this learner (built with the same shapes and seed), so that offline
-    /// training resumes exactly where it stopped (given the same batches).
+    /// Restores everything [`Self::save_checkpoint`] wrote into this learner (built with the same
+    /// shapes and seed), so that offline training resumes exactly where it stopped (given the
+    /// same batches).
     pub fn load_checkpoint(mut self, dir: &Path) -> Result<Self, CheckpointError> {
-        let device = self.device.clone();
-        let load = |file: &str| dir.join(file);
-        // Into the autodiff modules themselves (see `Sac::load_checkpoint`).
-        self.actor = checkpoint::load_module(self.actor, &load(ACTOR_FILE), &device)?;
-        self.q = checkpoint::load_module(self.q, &load(CRITIC_FILE), &device)?;
-        self.q_target = checkpoint::load_module(self.q_target, &load(CRITIC_TARGET_FILE), &device)?;
-        self.value = checkpoint::load_module(self.value, &load(VALUE_FILE), &device)?;
-        self.q_optimizer = self
-            .q_optimizer
-            .load_record(checkpoint::load_record::<B, _>(&load(Q_OPTIM_FILE), &device)?);
-        self.actor_optimizer = self
-            .actor_optimizer
-            .load_record(checkpoint::load_record::<B, _>(&load(ACTOR_OPTIM_FILE), &device)?);
-        self.value_optimizer = self
-            .value_optimizer
-            .load_record(checkpoint::load_record::<B, _>(&load(VALUE_OPTIM_FILE), &device)?);
-        let state: TrainState = checkpoint::load_config(&load(TRAIN_STATE_FILE))?;
-        self.updates = state.updates;
-        self.rng.set_stream(state.rng_stream);
-        self.rng.set_word_pos(state.rng_word_pos);
+        self.sac = self.sac.load_checkpoint(dir)?;
+        let device = self.sac.device.clone();
+        // Into the autodiff module itself (see `Sac::load_checkpoint`).
+        self.value = checkpoint::load_module(self.value, &dir.join(VALUE_FILE), &device)?;
+        let value_optim = checkpoint::load_record::<B, _>(&dir.join(VALUE_OPTIM_FILE), &device)?;
+        self.value_optimizer = self.value_optimizer.load_record(value_optim);
         Ok(self)
-    }
-
-    /// Global-norm clipping of `grads` when [`IqlConfig::max_grad_norm`] is set.
-    fn clip<M: AutodiffModule<B>>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
-        match self.config.max_grad_norm {
-            Some(max_norm) => clip_global_norm(module, grads, max_norm),
-            None => grads,
-        }
     }
 }
 
@@ -485,10 +418,10 @@ mod tests {
     use super::*;
     use crate::layers::test_util::{ur5e_act, ur5e_obs};
     use crate::nets::tanh_gaussian;
-    use crate::replay::{ReplayBuffer, Transition};
-    use crate::sac::{act_deterministic, standard_normal, Sac};
+    use crate::sac::act_deterministic;
+    use crate::sac::test_util::{filled_buffer, params};
     use burn::backend::{Autodiff, Flex};
-    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::module::AutodiffModule;
     use burn::tensor::TensorData;
     use equigate_symmetry::Group;
 
@@ -501,39 +434,6 @@ mod tests {
 
     fn t2(v: &[f32], shape: [usize; 2]) -> Tensor<Inner, 2> {
         Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
-    }
-
-    fn filled_buffer(obs_dim: usize, act_dim: usize, n: usize) -> ReplayBuffer {
-        let mut buf = ReplayBuffer::new(n, obs_dim, act_dim, 3).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        for k in 0..n {
-            let obs = standard_normal(&mut rng, obs_dim);
-            let next = standard_normal(&mut rng, obs_dim);
-            let act: Vec<f32> =
-                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
-            buf.push(Transition {
-                obs: &obs,
-                action: &act,
-                reward: -obs[0].abs(),
-                next_obs: &next,
-                terminated: k % 7 == 0,
-                truncated: false,
-            })
-            .unwrap();
-        }
-        buf
-    }
-
-    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
-        struct Collect(Vec<f32>);
-        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
-                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
-            }
-        }
-        let mut c = Collect(Vec::new());
-        m.visit(&mut c);
-        c.0
     }
 
     #[test]
@@ -585,13 +485,13 @@ mod tests {
         let config = IqlConfig::new(5, 2).with_hidden(32).with_batch_size(16).with_total_updates(4);
         let device = Default::default();
         let mut iql = build_mlp::<B>(config.clone(), &device).unwrap();
-        let mut buf = filled_buffer(5, 2, 64);
+        let mut buf = filled_buffer(5, 2, 64, None);
         let batch = buf.sample::<B>(16, &device).unwrap();
-        let (q0, v0, a0) = (params(&iql.q), params(&iql.value), params(&iql.actor));
+        let (q0, v0, a0) = (params(&iql.sac.q), params(&iql.value), params(&iql.sac.actor));
 
         let (_, _, adv) = iql.update_value(&batch);
         assert_eq!(adv.dims(), [16, 1]);
-        assert_eq!((params(&iql.q), params(&iql.actor)), (q0.clone(), a0.clone()));
+        assert_eq!((params(&iql.sac.q), params(&iql.sac.actor)), (q0.clone(), a0.clone()));
         assert_ne!(params(&iql.value), v0);
 
         let mut lrs = Vec::new();
@@ -614,8 +514,8 @@ mod tests {
             lrs.push(m.policy_lr);
         }
         assert_eq!(iql.updates(), 5);
-        assert_ne!(params(&iql.q), q0);
-        assert_ne!(params(&iql.actor), a0);
+        assert_ne!(params(&iql.sac.q), q0);
+        assert_ne!(params(&iql.sac.actor), a0);
         assert_eq!(lrs[0], 3e-4);
         assert!((lrs[2] - 1.5e-4).abs() < 1e-12 && lrs[4] == 0.0, "{lrs:?}");
     }
@@ -625,7 +525,7 @@ mod tests {
         let device = Default::default();
         let config = IqlConfig::new(5, 2).with_hidden(32).with_seed(5);
         let mut iql = build_mlp::<B>(config.clone(), &device).unwrap();
-        let mut buf = filled_buffer(5, 2, 64);
+        let mut buf = filled_buffer(5, 2, 64, None);
         for _ in 0..3 {
             iql.train_step(&buf.sample::<B>(16, &device).unwrap());
         }
@@ -641,12 +541,12 @@ mod tests {
             sac_config.mlp_networks::<B>(&mut ChaCha8Rng::seed_from_u64(99), &device).unwrap();
         let mut sac =
             Sac::new(sac_config.clone(), q, actor, &device).load_checkpoint(&dir).unwrap();
-        assert_eq!(params(&sac.actor), params(&iql.actor));
-        assert_eq!(params(&sac.q), params(&iql.q));
-        assert_eq!(params(&sac.q_target), params(&iql.q_target));
+        assert_eq!(params(&sac.actor), params(&iql.sac.actor));
+        assert_eq!(params(&sac.q), params(&iql.sac.q));
+        assert_eq!(params(&sac.q_target), params(&iql.sac.q_target));
         assert!((sac.alpha() - sac_config.init_temperature).abs() < 1e-6);
         let obs: Vec<f32> = (0..10).map(|i| (i as f32 * 0.37).sin()).collect();
-        let expected = vec(act_deterministic(&iql.actor.valid(), t2(&obs, [2, 5])));
+        let expected = vec(act_deterministic(&iql.sac.actor.valid(), t2(&obs, [2, 5])));
         assert_eq!(sac.act(&obs, ActMode::Deterministic), expected);
         let m = sac.train_step(&buf.sample::<B>(16, &device).unwrap());
         assert!(m.q_loss.is_finite() && m.alpha.is_finite(), "{m:?}");
@@ -667,7 +567,7 @@ mod tests {
             let batch = buf.sample::<B>(16, &device).unwrap();
             assert_eq!(iql.train_step(&batch), restored.train_step(&batch));
         }
-        assert_eq!(params(&restored.actor), params(&iql.actor));
+        assert_eq!(params(&restored.sac.actor), params(&iql.sac.actor));
         assert_eq!(params(&restored.value), params(&iql.value));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -679,7 +579,7 @@ mod tests {
         let (obs, act) = (ur5e_obs(&g), ur5e_act(&g));
         let config = IqlConfig::new(22, 6).with_equi(EquiConfig::new().with_hidden_dim(16));
         let mut iql = build_equi::<B>(config, &obs, &act, &device).unwrap();
-        let mut buf = filled_buffer(22, 6, 32);
+        let mut buf = filled_buffer(22, 6, 32, None);
         let m = iql.train_step(&buf.sample::<B>(8, &device).unwrap());
         assert!(m.value_loss.is_finite() && m.actor_loss.is_finite(), "{m:?}");
         let x: Vec<f32> = (0..22).map(|i| (i as f32 * 0.9).cos()).collect();

@@ -11,7 +11,6 @@ use equigate_symmetry::Representation;
 use rand::Rng;
 
 use crate::layers::LayerError;
-use crate::sac::standard_normal;
 
 /// Errors of building an offline learner.
 #[derive(Debug, thiserror::Error)]
@@ -65,16 +64,6 @@ pub fn repeat_rows<B: Backend>(x: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
 pub fn logsumexp<B: Backend>(x: Tensor<B, 3>, dim: usize) -> Tensor<B, 3> {
     let max = x.clone().max_dim(dim).detach();
     (x - max.clone()).exp().sum_dim(dim).log() + max
-}
-
-/// ε ~ N(0, I) of `shape` from `rng`.
-pub(crate) fn normal<B: Backend>(
-    rng: &mut impl Rng,
-    shape: [usize; 2],
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let eps = standard_normal(rng, shape[0] * shape[1]);
-    Tensor::from_data(TensorData::new(eps, shape), device)
 }
 
 /// U(−1, 1) of `shape` from `rng`.

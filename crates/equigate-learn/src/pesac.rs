@@ -1348,9 +1348,9 @@ pub(crate) fn to_vec<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::{ReplayBuffer, Transition};
+    use crate::sac::test_util::{filled_buffer, params};
     use burn::backend::{Autodiff, Flex};
-    use burn::module::{ModuleVisitor, Param};
+    use burn::module::Param;
     use equigate_symmetry::{FieldKind, Group};
 
     type B = Autodiff<Flex>;
@@ -1380,43 +1380,11 @@ mod tests {
         PeSac::new(config, &obs, &act, &Default::default()).unwrap()
     }
 
+    /// A batch from 64 random transitions with s' = s + 0.1 · N(0, I).
     fn batch(config: &PeSacConfig) -> Batch<B> {
         let (obs_dim, act_dim) = (config.sac.obs_dim, config.sac.act_dim);
-        let mut buf = ReplayBuffer::new(64, obs_dim, act_dim, 3).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        for k in 0..64 {
-            let obs = standard_normal(&mut rng, obs_dim);
-            let next: Vec<f32> = obs
-                .iter()
-                .zip(standard_normal(&mut rng, obs_dim))
-                .map(|(o, n)| o + 0.1 * n)
-                .collect();
-            let act: Vec<f32> =
-                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
-            buf.push(Transition {
-                obs: &obs,
-                action: &act,
-                reward: -obs[0].abs(),
-                next_obs: &next,
-                terminated: k % 7 == 0,
-                truncated: false,
-            })
-            .unwrap();
-        }
+        let mut buf = filled_buffer(obs_dim, act_dim, 64, Some(0.1));
         buf.sample::<B>(config.sac.batch_size, &Default::default()).unwrap()
-    }
-
-    /// All float parameters of a module, flattened in visiting order.
-    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
-        struct Collect(Vec<f32>);
-        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
-                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
-            }
-        }
-        let mut c = Collect(Vec::new());
-        m.visit(&mut c);
-        c.0
     }
 
     #[test]

@@ -24,6 +24,11 @@
 //! [`clip_global_norm`]. The plain 2×256 ReLU networks are [`crate::nets::MlpCritic`] and
 //! [`crate::nets::MlpActor`]; [`SacConfig::mlp_networks`] builds them.
 //!
+//! The offline learners [`crate::cql::Cql`] and [`crate::iql::Iql`] each hold a [`Sac`] and replace
+//! its critic step (IQL its actor step too, and its temperature stays untrained), so that the
+//! actor and temperature steps, the target step, acting and the checkpoint layout are written
+//! once, here.
+//!
 //! Repeatability: [`Sac`]'s noise comes from its own ChaCha8 RNG seeded by [`SacConfig::seed`];
 //! the networks are initialised from the caller's seeded RNG (the constructors of
 //! [`crate::nets`]), so a seed makes a whole run repeatable.
@@ -218,39 +223,6 @@ where
 {
 }
 
-/// Actions of `actor` for a row-major batch of observations `obs` (`[n · obs_dim]` ->
-/// `[n · act_dim]` in [-1, 1]): tanh of the mean, or a tanh-Gaussian sample with ε = `noise(shape)`.
-/// The acting path shared by [`Sac`], [`crate::cql::Cql`] and [`crate::iql::Iql`]; `actor` is a
-/// no-grad copy.
-///
-/// # Panics
-/// If `obs.len()` is not a positive multiple of `obs_dim`.
-pub(crate) fn act_batch<B: Backend, A: Actor<B>>(
-    actor: &A,
-    obs: &[f32],
-    obs_dim: usize,
-    mode: ActMode,
-    device: &B::Device,
-    noise: impl FnOnce([usize; 2]) -> Tensor<B, 2>,
-) -> Vec<f32> {
-    let d = obs_dim;
-    assert!(
-        !obs.is_empty() && obs.len().is_multiple_of(d),
-        "act: obs length {} must be a positive multiple of obs_dim {d}",
-        obs.len()
-    );
-    let obs = Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), device);
-    let (mean, log_std) = actor.dist(obs);
-    let action = match mode {
-        ActMode::Deterministic => mean.tanh(),
-        ActMode::Stochastic => {
-            let eps = noise(mean.dims());
-            tanh_gaussian(mean, log_std, eps).0
-        }
-    };
-    action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
-}
-
 /// `n` standard normal samples from `rng` (Box–Muller).
 pub fn standard_normal(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(n + 1);
@@ -426,12 +398,14 @@ pub struct Sac<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> {
     pub log_alpha: LogAlpha<B>,
     /// H̄ (nats), [`SacConfig::target_entropy`].
     pub target_entropy: f64,
-    q_optimizer: OptimizerAdaptor<Adam, C, B>,
-    actor_optimizer: OptimizerAdaptor<Adam, A, B>,
+    // The offline learners (`crate::cql::Cql`, `crate::iql::Iql`) hold a `Sac`; their own steps
+    // (CQL's critic step, IQL's critic and actor steps) use these too.
+    pub(crate) q_optimizer: OptimizerAdaptor<Adam, C, B>,
+    pub(crate) actor_optimizer: OptimizerAdaptor<Adam, A, B>,
     alpha_optimizer: OptimizerAdaptor<Adam, LogAlpha<B>, B>,
-    rng: ChaCha8Rng,
-    device: B::Device,
-    updates: u64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) device: B::Device,
+    pub(crate) updates: u64,
 }
 
 impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
@@ -561,8 +535,23 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
     /// # Panics
     /// If `obs.len()` is not a positive multiple of `obs_dim`.
     pub fn act(&mut self, obs: &[f32], mode: ActMode) -> Vec<f32> {
-        let (actor, device) = (self.actor.valid(), self.device.clone());
-        act_batch(&actor, obs, self.config.obs_dim, mode, &device, |shape| self.noise(shape))
+        let d = self.config.obs_dim;
+        assert!(
+            !obs.is_empty() && obs.len().is_multiple_of(d),
+            "act: obs length {} must be a positive multiple of obs_dim {d}",
+            obs.len()
+        );
+        let obs =
+            Tensor::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), &self.device);
+        let (mean, log_std) = self.actor.valid().dist(obs);
+        let action = match mode {
+            ActMode::Deterministic => mean.tanh(),
+            ActMode::Stochastic => {
+                let eps = self.noise(mean.dims());
+                tanh_gaussian(mean, log_std, eps).0
+            }
+        };
+        action.into_data().to_vec::<f32>().expect("act: the actor outputs f32 actions")
     }
 
     /// Writes a checkpoint into `dir` (created if missing), each file atomically: `config.json`,
@@ -633,13 +622,17 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Sac<B, C, A> {
     }
 
     /// ε ~ N(0, I) of `shape` from the agent's seeded RNG, on the inner backend.
-    fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
+    pub(crate) fn noise(&mut self, shape: [usize; 2]) -> Tensor<B::InnerBackend, 2> {
         let eps = standard_normal(&mut self.rng, shape[0] * shape[1]);
         Tensor::from_data(TensorData::new(eps, shape), &self.device)
     }
 
     /// Global-norm clipping of `grads` when [`SacConfig::max_grad_norm`] is set.
-    fn clip<M: AutodiffModule<B>>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
+    pub(crate) fn clip<M: AutodiffModule<B>>(
+        &self,
+        module: &M,
+        grads: GradientsParams,
+    ) -> GradientsParams {
         match self.config.max_grad_norm {
             Some(max_norm) => clip_global_norm(module, grads, max_norm),
             None => grads,
@@ -742,9 +735,69 @@ impl<B: Backend> Actor<B> for MlpActor<B> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_util {
+    //! What the learners' unit tests share (SAC, CQL, IQL, PE-SAC).
+
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::backend::Backend;
+    use burn::tensor::Tensor;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::standard_normal;
     use crate::replay::{ReplayBuffer, Transition};
+
+    /// All float parameters of a module, flattened in visiting order.
+    pub fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
+                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+            }
+        }
+        let mut c = Collect(Vec::new());
+        m.visit(&mut c);
+        c.0
+    }
+
+    /// A replay buffer (sampling seed 3) of `n` random transitions drawn from ChaCha8 seed 9:
+    /// s ~ N(0, I); s' ~ N(0, I), or s + `next_step` · N(0, I) when given; a = tanh(N(0, I));
+    /// r = −|s₀|; every 7th transition (the first included) terminated.
+    pub fn filled_buffer(
+        obs_dim: usize,
+        act_dim: usize,
+        n: usize,
+        next_step: Option<f32>,
+    ) -> ReplayBuffer {
+        let mut buf = ReplayBuffer::new(n, obs_dim, act_dim, 3).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for k in 0..n {
+            let obs = standard_normal(&mut rng, obs_dim);
+            let noise = standard_normal(&mut rng, obs_dim);
+            let next: Vec<f32> = match next_step {
+                None => noise,
+                Some(step) => obs.iter().zip(noise).map(|(o, n)| o + step * n).collect(),
+            };
+            let act: Vec<f32> =
+                standard_normal(&mut rng, act_dim).iter().map(|a| a.tanh()).collect();
+            buf.push(Transition {
+                obs: &obs,
+                action: &act,
+                reward: -obs[0].abs(),
+                next_obs: &next,
+                terminated: k % 7 == 0,
+                truncated: false,
+            })
+            .unwrap();
+        }
+        buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{filled_buffer, params};
+    use super::*;
     use burn::backend::{Autodiff, Flex};
 
     type B = Autodiff<Flex>;
@@ -763,40 +816,6 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let (q, actor) = config.mlp_networks(&mut rng, &device).unwrap();
         Sac::new(config, q, actor, &device)
-    }
-
-    fn filled_buffer(config: &SacConfig, n: usize) -> ReplayBuffer {
-        let mut buf = ReplayBuffer::new(n, config.obs_dim, config.act_dim, 3).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        for k in 0..n {
-            let obs = standard_normal(&mut rng, config.obs_dim);
-            let next = standard_normal(&mut rng, config.obs_dim);
-            let act: Vec<f32> =
-                standard_normal(&mut rng, config.act_dim).iter().map(|a| a.tanh()).collect();
-            buf.push(Transition {
-                obs: &obs,
-                action: &act,
-                reward: -obs[0].abs(),
-                next_obs: &next,
-                terminated: k % 7 == 0,
-                truncated: false,
-            })
-            .unwrap();
-        }
-        buf
-    }
-
-    /// All float parameters of a module, flattened in visiting order.
-    fn params<Bk: Backend, M: Module<Bk>>(m: &M) -> Vec<f32> {
-        struct Collect(Vec<f32>);
-        impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Bk, D>>) {
-                self.0.extend(p.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
-            }
-        }
-        let mut c = Collect(Vec::new());
-        m.visit(&mut c);
-        c.0
     }
 
     #[test]
@@ -876,7 +895,7 @@ mod tests {
     fn train_step_updates_in_order_and_the_actor_step_leaves_the_critic_alone() {
         let config = small_config();
         let mut sac = agent(config.clone());
-        let mut buf = filled_buffer(&config, 64);
+        let mut buf = filled_buffer(config.obs_dim, config.act_dim, 64, None);
         let device = Default::default();
         let batch = buf.sample::<B>(config.batch_size, &device).unwrap();
         let (q0, t0, a0) = (params(&sac.q), params(&sac.q_target), params(&sac.actor));
@@ -930,7 +949,7 @@ mod tests {
     fn checkpoint_round_trip_gives_identical_inference() {
         let config = small_config().with_seed(11);
         let mut sac = agent(config.clone());
-        let mut buf = filled_buffer(&config, 64);
+        let mut buf = filled_buffer(config.obs_dim, config.act_dim, 64, None);
         let device = Default::default();
         for _ in 0..3 {
             let batch = buf.sample::<B>(config.batch_size, &device).unwrap();
