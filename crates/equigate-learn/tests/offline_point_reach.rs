@@ -15,13 +15,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
-use common::point_reach::{behaviour, dataset, evaluate, oracle, random_return, ACT_DIM, OBS_DIM};
+use common::point_reach::{
+    behaviour, c4_representations, dataset, evaluate, oracle, random_return, ACT_DIM, OBS_DIM,
+};
 use equigate_learn::cql::{self, CqlConfig};
 use equigate_learn::iql::{self, IqlConfig};
 use equigate_learn::nets::EquiConfig;
-use equigate_learn::replay::ReplayBuffer;
+use equigate_learn::replay::{Batch, ReplayBuffer};
 use equigate_learn::sac::ActMode;
-use equigate_symmetry::{FieldKind, Group, Representation};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -49,6 +50,45 @@ fn data() -> ReplayBuffer {
     dataset(DATA_EPISODES, NOISE, P_RANDOM, 11)
 }
 
+/// Runs `step` on `updates` batches sampled from `buffer`; returns the last metrics and the
+/// seconds taken.
+fn train<M>(
+    buffer: &mut ReplayBuffer,
+    updates: usize,
+    mut step: impl FnMut(&Batch<B>) -> M,
+) -> (Option<M>, f64) {
+    let device = Default::default();
+    let start = Instant::now();
+    let mut last = None;
+    for _ in 0..updates {
+        last = Some(step(&buffer.sample::<B>(BATCH, &device).unwrap()));
+    }
+    (last, start.elapsed().as_secs_f64())
+}
+
+/// CQL's settings for these tests: larger learning rates than CORL's (3e-4 / 3e-5) so that a few
+/// hundred updates suffice on 2 cores; γ 0.95 as the SAC point-reach test.
+fn cql_config() -> CqlConfig {
+    CqlConfig::new(OBS_DIM, ACT_DIM)
+        .with_batch_size(BATCH)
+        .with_q_lr(1e-3)
+        .with_policy_lr(1e-3)
+        .with_alpha_lr(1e-3)
+        .with_gamma(0.95)
+}
+
+/// IQL's settings for these tests (as [`cql_config`]), the actor's learning rate annealed over
+/// `updates`.
+fn iql_config(updates: usize) -> IqlConfig {
+    IqlConfig::new(OBS_DIM, ACT_DIM)
+        .with_batch_size(BATCH)
+        .with_q_lr(1e-3)
+        .with_value_lr(1e-3)
+        .with_policy_lr(1e-3)
+        .with_gamma(0.95)
+        .with_total_updates(updates as u64)
+}
+
 /// Prints the returns and asserts the learned policy closed `min_closed` of the gap between the
 /// random policy and the oracle.
 fn report(name: &str, updates: usize, seconds: f64, trained: f64, min_closed: f64) {
@@ -71,26 +111,12 @@ fn report(name: &str, updates: usize, seconds: f64, trained: f64, min_closed: f6
 #[test]
 fn offline_cql_beats_a_random_policy_on_point_reach() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Default::default();
     let mut buffer = data();
-    // Small networks and larger learning rates than CORL's (3e-4 / 3e-5) so that a few hundred
-    // updates suffice on 2 cores; γ 0.95 as the SAC point-reach test.
-    let config = CqlConfig::new(OBS_DIM, ACT_DIM)
-        .with_hidden(64)
-        .with_batch_size(BATCH)
-        .with_q_lr(1e-3)
-        .with_policy_lr(1e-3)
-        .with_alpha_lr(1e-3)
-        .with_gamma(0.95);
-    let mut learner = cql::build_mlp::<B>(config, &device).unwrap();
+    // Small networks (and cql_config's learning rates).
+    let config = cql_config().with_hidden(64);
+    let mut learner = cql::build_mlp::<B>(config, &Default::default()).unwrap();
     let updates = 600;
-    let start = Instant::now();
-    let mut last = None;
-    for _ in 0..updates {
-        let batch = buffer.sample::<B>(BATCH, &device).unwrap();
-        last = Some(learner.train_step(&batch));
-    }
-    let seconds = start.elapsed().as_secs_f64();
+    let (last, seconds) = train(&mut buffer, updates, |batch| learner.train_step(batch));
     println!("last CQL metrics: {last:?}");
     let trained = evaluate(EPISODES, |o| learner.act(o, ActMode::Deterministic));
     report("CQL", updates, seconds, trained, 0.3);
@@ -99,37 +125,14 @@ fn offline_cql_beats_a_random_policy_on_point_reach() {
 #[test]
 fn offline_iql_beats_a_random_policy_on_point_reach() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Default::default();
     let mut buffer = data();
     let updates = 1000;
-    let config = IqlConfig::new(OBS_DIM, ACT_DIM)
-        .with_hidden(64)
-        .with_batch_size(BATCH)
-        .with_q_lr(1e-3)
-        .with_value_lr(1e-3)
-        .with_policy_lr(1e-3)
-        .with_gamma(0.95)
-        .with_total_updates(updates as u64);
-    let mut learner = iql::build_mlp::<B>(config, &device).unwrap();
-    let start = Instant::now();
-    let mut last = None;
-    for _ in 0..updates {
-        let batch = buffer.sample::<B>(BATCH, &device).unwrap();
-        last = Some(learner.train_step(&batch));
-    }
-    let seconds = start.elapsed().as_secs_f64();
+    let config = iql_config(updates).with_hidden(64);
+    let mut learner = iql::build_mlp::<B>(config, &Default::default()).unwrap();
+    let (last, seconds) = train(&mut buffer, updates, |batch| learner.train_step(batch));
     println!("last IQL metrics: {last:?}");
     let trained = evaluate(EPISODES, |o| learner.act(o, ActMode::Deterministic));
     report("IQL", updates, seconds, trained, 0.3);
-}
-
-/// ρ_s = ρ1 ⊕ ρ1 (position, goal) and ρ_a = ρ1 (the step) under C_4.
-fn c4_point_reach() -> (Representation, Representation) {
-    let g = Group::cyclic(4).unwrap();
-    let obs =
-        Representation::from_layout(&g, &[(FieldKind::Rotation2, 2), (FieldKind::Rotation2, 2)]);
-    let act = Representation::from_layout(&g, &[(FieldKind::Rotation2, 2)]);
-    (obs.unwrap(), act.unwrap())
 }
 
 #[test]
@@ -137,42 +140,22 @@ fn offline_equi_cql_and_equi_iql_beat_a_random_policy_on_point_reach() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     let mut buffer = data();
-    let (obs, act) = c4_point_reach();
+    // C_4 about the origin (see the header).
+    let (obs, act) = c4_representations();
     // 16 copies of C_4's regular representation per hidden layer: the width of the MLPs above.
     let equi = EquiConfig::new().with_hidden_dim(64);
 
-    let config = CqlConfig::new(OBS_DIM, ACT_DIM)
-        .with_equi(equi.clone())
-        .with_batch_size(BATCH)
-        .with_q_lr(1e-3)
-        .with_policy_lr(1e-3)
-        .with_alpha_lr(1e-3)
-        .with_gamma(0.95);
+    let config = cql_config().with_equi(equi.clone());
     let mut learner = cql::build_equi::<B>(config, &obs, &act, &device).unwrap();
     let updates = 400;
-    let start = Instant::now();
-    for _ in 0..updates {
-        learner.train_step(&buffer.sample::<B>(BATCH, &device).unwrap());
-    }
-    let seconds = start.elapsed().as_secs_f64();
+    let (_, seconds) = train(&mut buffer, updates, |batch| learner.train_step(batch));
     let trained = evaluate(EPISODES, |o| learner.act(o, ActMode::Deterministic));
     report("Equi-CQL", updates, seconds, trained, 0.3);
 
     let updates = 1000;
-    let config = IqlConfig::new(OBS_DIM, ACT_DIM)
-        .with_equi(equi)
-        .with_batch_size(BATCH)
-        .with_q_lr(1e-3)
-        .with_value_lr(1e-3)
-        .with_policy_lr(1e-3)
-        .with_gamma(0.95)
-        .with_total_updates(updates as u64);
+    let config = iql_config(updates).with_equi(equi);
     let mut learner = iql::build_equi::<B>(config, &obs, &act, &device).unwrap();
-    let start = Instant::now();
-    for _ in 0..updates {
-        learner.train_step(&buffer.sample::<B>(BATCH, &device).unwrap());
-    }
-    let seconds = start.elapsed().as_secs_f64();
+    let (_, seconds) = train(&mut buffer, updates, |batch| learner.train_step(batch));
     let trained = evaluate(EPISODES, |o| learner.act(o, ActMode::Deterministic));
     report("Equi-IQL", updates, seconds, trained, 0.3);
 }

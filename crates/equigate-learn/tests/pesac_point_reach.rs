@@ -1,6 +1,6 @@
-//! PE-SAC learns the 2-D point reach of `sac_point_reach.rs`, which is C_4-symmetric: positions
-//! and goals are centred in the square [-1, 1]², which 90° turns map onto itself, and the clamp to
-//! the square and the per-coordinate action box commute with them. Observation = (pos xy, goal xy)
+//! PE-SAC learns the 2-D point reach of `sac_point_reach.rs` (tests/common/point_reach.rs), which
+//! is C_4-symmetric: positions and goals are centred in the square [-1, 1]², which 90° turns map
+//! onto itself, and the clamp to the square and the per-coordinate action box commute with them. Observation = (pos xy, goal xy)
 //! as two ρ1 fields, action = velocity as one ρ1 field. On this symmetric task the gate should stay
 //! near 0 (the equivariant branch everywhere).
 //!
@@ -8,104 +8,25 @@
 //! uniform random policy, of the greedy oracle and of the trained policy on the same 10
 //! evaluation episodes, the mean λ after the gate warm-up and the training time.
 
+mod common;
+
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
+use common::point_reach::{
+    c4_representations, evaluate, oracle, random_return, sac_config, train_online,
+};
 use equigate_learn::nets::{EquiConfig, MlpConfig, NetsConfig};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
-use equigate_learn::replay::{ReplayBuffer, Transition};
-use equigate_learn::sac::{ActMode, SacConfig};
-use equigate_symmetry::{FieldKind, Group, Representation};
+use equigate_learn::sac::ActMode;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 type B = Autodiff<Flex>;
 
-const EPISODE_STEPS: usize = 50;
-const STEP_SIZE: f32 = 0.1;
-
-/// The point-reach environment.
-struct PointReach {
-    /// Symmetry breaking (the ignored experiment): inside [`in_mud`] a step moves 30% as far.
-    mud: bool,
-    pos: [f32; 2],
-    goal: [f32; 2],
-    t: usize,
-    rng: ChaCha8Rng,
-}
-
-impl PointReach {
-    fn new(seed: u64) -> Self {
-        Self {
-            mud: false,
-            pos: [0.0; 2],
-            goal: [0.0; 2],
-            t: 0,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        }
-    }
-
-    fn obs(&self) -> Vec<f32> {
-        vec![self.pos[0], self.pos[1], self.goal[0], self.goal[1]]
-    }
-
-    fn reset(&mut self) -> Vec<f32> {
-        for i in 0..2 {
-            self.pos[i] = self.rng.random_range(-1.0..1.0);
-            self.goal[i] = self.rng.random_range(-1.0..1.0);
-        }
-        self.t = 0;
-        self.obs()
-    }
-
-    /// (next obs, reward, truncated).
-    fn step(&mut self, action: &[f32]) -> (Vec<f32>, f32, bool) {
-        let step = if self.mud && in_mud(self.pos) { 0.3 * STEP_SIZE } else { STEP_SIZE };
-        for i in 0..2 {
-            self.pos[i] = (self.pos[i] + step * action[i].clamp(-1.0, 1.0)).clamp(-1.0, 1.0);
-        }
-        self.t += 1;
-        let d =
-            ((self.pos[0] - self.goal[0]).powi(2) + (self.pos[1] - self.goal[1]).powi(2)).sqrt();
-        (self.obs(), -d, self.t >= EPISODE_STEPS)
-    }
-}
-
-/// The mud region of the symmetry-breaking variant: one corner, x > 0.2 and y > 0.2 (its
-/// 90° turns are mud-free, so C_4 is broken there).
-fn in_mud(pos: [f32; 2]) -> bool {
-    pos[0] > 0.2 && pos[1] > 0.2
-}
-
-/// Mean return of `policy` over `episodes` evaluation episodes (same starts and goals for every
-/// policy: the environment seed is fixed).
-fn evaluate(episodes: usize, mut policy: impl FnMut(&[f32]) -> Vec<f32>) -> f64 {
-    let mut env = PointReach::new(1_000_003);
-    let mut total = 0.0;
-    for _ in 0..episodes {
-        let mut obs = env.reset();
-        loop {
-            let (next, r, truncated) = env.step(&policy(&obs));
-            total += f64::from(r);
-            obs = next;
-            if truncated {
-                break;
-            }
-        }
-    }
-    total / episodes as f64
-}
-
 fn config(seed: u64) -> PeSacConfig {
     // As sac_point_reach.rs: small networks and a larger learning rate for a few thousand steps.
-    let sac = SacConfig::new(4, 2)
-        .with_batch_size(128)
-        .with_q_lr(1e-3)
-        .with_policy_lr(1e-3)
-        .with_alpha_lr(1e-3)
-        .with_gamma(0.95)
-        .with_learning_starts(500)
-        .with_seed(seed);
+    let sac = sac_config(seed);
     let nets = NetsConfig::new()
         .with_mlp(MlpConfig::new().with_hidden(vec![64, 64]))
         .with_equi(EquiConfig::new().with_hidden_dim(64));
@@ -117,73 +38,37 @@ fn config(seed: u64) -> PeSacConfig {
         .with_window_size(5000)
 }
 
-/// C_4 on (pos xy, goal xy) and on the velocity action.
-fn representations() -> (Representation, Representation) {
-    let g = Group::cyclic(4).unwrap();
-    let obs =
-        Representation::from_layout(&g, &[(FieldKind::Rotation2, 2), (FieldKind::Rotation2, 2)])
-            .unwrap();
-    let act = Representation::from_layout(&g, &[(FieldKind::Rotation2, 2)]).unwrap();
-    (obs, act)
-}
-
 /// Trains for `steps` environment steps (one update per step after the random warm-up); returns
 /// the learner and the mean λ fraction of the batches after the gate warm-up.
 fn train(config: PeSacConfig, steps: usize, mud: bool) -> (PeSac<B>, f64) {
     let device = Default::default();
-    let (obs_rep, act_rep) = representations();
+    let (obs_rep, act_rep) = c4_representations();
     let sac = config.sac.clone();
     let mut agent = PeSac::<B>::new(config, &obs_rep, &act_rep, &device).unwrap();
-    let mut buffer =
-        ReplayBuffer::new(sac.buffer_size.min(steps), 4, 2, sac.seed.wrapping_add(1)).unwrap();
-    let mut env = PointReach::new(sac.seed.wrapping_add(2));
-    env.mud = mud;
-    let mut rng = ChaCha8Rng::seed_from_u64(sac.seed.wrapping_add(3));
-    let mut obs = env.reset();
     let (mut lambda_sum, mut lambda_count) = (0.0, 0usize);
-    for step in 0..steps {
-        let action = if step < sac.learning_starts {
-            vec![rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)]
-        } else {
-            agent.act(&obs, ActMode::Stochastic)
-        };
-        let (next, reward, truncated) = env.step(&action);
-        buffer
-            .push(Transition {
-                obs: &obs,
-                action: &action,
-                reward,
-                next_obs: &next,
-                terminated: false,
-                truncated,
-            })
-            .unwrap();
-        obs = if truncated { env.reset() } else { next };
-        if step >= sac.learning_starts {
+    train_online(
+        &mut agent,
+        &sac,
+        steps,
+        mud,
+        |agent, obs| agent.act(obs, ActMode::Stochastic),
+        |agent, batch| {
             let warmup = agent.in_gate_warmup();
-            let batch = buffer.sample::<B>(sac.batch_size, &device).unwrap();
-            let m = agent.train_step(&batch);
+            let m = agent.train_step(batch);
             if !warmup {
                 lambda_sum += f64::from(m.lambda_fraction);
                 lambda_count += 1;
             }
-        }
-    }
+        },
+    );
     (agent, lambda_sum / lambda_count.max(1) as f64)
 }
 
 #[test]
 fn pe_sac_beats_a_random_policy_and_keeps_the_gate_near_zero_on_a_symmetric_task() {
     let episodes = 10;
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let random =
-        evaluate(episodes, |_| vec![rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)]);
-    let oracle = evaluate(episodes, |o| {
-        vec![
-            ((o[2] - o[0]) / STEP_SIZE).clamp(-1.0, 1.0),
-            ((o[3] - o[1]) / STEP_SIZE).clamp(-1.0, 1.0),
-        ]
-    });
+    let random = random_return(episodes);
+    let oracle = evaluate(episodes, oracle);
 
     let steps = 3000;
     let start = Instant::now();

@@ -1,3 +1,4 @@
-//! What the offline integration tests share.
+//! What the point-reach integration tests share. Each test binary uses a part of it.
+#![allow(dead_code)]
 
 pub mod point_reach;
