@@ -12,67 +12,18 @@
 
 mod common;
 
-use common::{representations, ACT_DIM, OBS_DIM};
+use common::{random_replay, representations, Options, ACT_DIM, OBS_DIM};
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use equigate_learn::cql::{self, CqlConfig};
 use equigate_learn::iql::{self, IqlConfig};
-use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
-use equigate_learn::sac::standard_normal;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use equigate_learn::replay::{Batch, ReplayBuffer};
 
 type B = Autodiff<Flex>;
 
 const BATCH: usize = 256;
 const DATASET: usize = 10_000;
-
-/// Command-line options (`--bench`, which `cargo bench` passes, is ignored).
-struct Options {
-    seconds: f64,
-    warmup: u64,
-    only: Option<String>,
-}
-
-fn options() -> Options {
-    let mut o = Options { seconds: 5.0, warmup: 5, only: None };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
-        match arg.as_str() {
-            "--seconds" => o.seconds = value("--seconds").parse().expect("--seconds: a number"),
-            "--warmup" => o.warmup = value("--warmup").parse().expect("--warmup: an integer"),
-            "--only" => o.only = Some(value("--only")),
-            "--bench" => {}
-            other => panic!(
-                "unknown argument {other}; use --seconds S, --warmup N, --only cql|iql|equi_cql|equi_iql"
-            ),
-        }
-    }
-    o
-}
-
-/// A dataset of random transitions: s, s' ~ N(0, I), a = tanh(N(0, I)), r = −|s₀|.
-fn dataset() -> ReplayBuffer {
-    let mut buffer = ReplayBuffer::new(DATASET, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    for _ in 0..DATASET {
-        let obs = standard_normal(&mut rng, OBS_DIM);
-        let next = standard_normal(&mut rng, OBS_DIM);
-        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
-        let transition = Transition {
-            obs: &obs,
-            action: &act,
-            reward: -obs[0].abs(),
-            next_obs: &next,
-            terminated: false,
-            truncated: false,
-        };
-        buffer.push(transition).expect("matching lengths");
-    }
-    buffer
-}
 
 fn sample(buffer: &mut ReplayBuffer) -> Batch<B> {
     buffer.sample::<B>(BATCH, &Default::default()).expect("a filled dataset")
@@ -103,9 +54,10 @@ fn rate(o: &Options, what: &str, mut step: impl FnMut()) {
 }
 
 fn main() {
-    let o = options();
+    let o = Options::parse(5.0, 5, "cql|iql|equi_cql|equi_iql", false);
     let device = Default::default();
-    let mut data = dataset();
+    // s, s' ~ N(0, I), a = tanh(N(0, I)), r = −|s₀|.
+    let (mut data, _) = random_replay(DATASET, None);
     let (obs, act) = representations();
 
     let mut learner = cql::build_mlp::<B>(CqlConfig::new(OBS_DIM, ACT_DIM), &device).unwrap();

@@ -13,13 +13,11 @@
 mod common;
 
 use burn::backend::{Autodiff, Flex};
-use common::{representations, ACT_DIM, OBS_DIM};
+use common::{random_replay, representations, ACT_DIM, OBS_DIM};
 use criterion::{criterion_group, criterion_main, Criterion};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
-use equigate_learn::replay::{ReplayBuffer, Transition};
-use equigate_learn::sac::{standard_normal, SacConfig};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use equigate_learn::replay::ReplayBuffer;
+use equigate_learn::sac::SacConfig;
 
 type B = Autodiff<Flex>;
 
@@ -28,23 +26,8 @@ fn learner(gate_warmup_updates: u64) -> (PeSac<B>, ReplayBuffer) {
         .with_gate_warmup_updates(gate_warmup_updates);
     let (obs, act) = representations();
     let agent = PeSac::new(config, &obs, &act, &Default::default()).expect("valid sizes");
-    let mut buffer = ReplayBuffer::new(10_000, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    for _ in 0..10_000 {
-        let obs = standard_normal(&mut rng, OBS_DIM);
-        let next: Vec<f32> =
-            obs.iter().zip(standard_normal(&mut rng, OBS_DIM)).map(|(o, n)| o + 0.05 * n).collect();
-        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
-        let transition = Transition {
-            obs: &obs,
-            action: &act,
-            reward: -obs[0].abs(),
-            next_obs: &next,
-            terminated: false,
-            truncated: false,
-        };
-        buffer.push(transition).expect("matching lengths");
-    }
+    // s' = s + 0.05 · N(0, I): small state changes, as the robot's.
+    let (buffer, _) = random_replay(10_000, Some(0.05));
     (agent, buffer)
 }
 

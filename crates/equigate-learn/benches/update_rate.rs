@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{representations, ACT_DIM, OBS_DIM};
+use common::{random_replay, representations, Options, ACT_DIM, OBS_DIM};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -33,8 +33,8 @@ use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use equigate_learn::nets::{MlpActor, MlpCritic};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
-use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
-use equigate_learn::sac::{standard_normal, Sac, SacConfig};
+use equigate_learn::replay::{Batch, ReplayBuffer};
+use equigate_learn::sac::{Sac, SacConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -43,52 +43,9 @@ type B = Autodiff<Flex>;
 const BATCH: usize = 256;
 const BUFFER: usize = 10_000;
 
-/// Command-line options (`--bench`, which `cargo bench` passes, is ignored).
-struct Options {
-    seconds: f64,
-    warmup: u64,
-    only: Option<String>,
-    breakdown: bool,
-}
-
-fn options() -> Options {
-    let mut o = Options { seconds: 10.0, warmup: 50, only: None, breakdown: false };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
-        match arg.as_str() {
-            "--seconds" => o.seconds = value("--seconds").parse().expect("--seconds: a number"),
-            "--warmup" => o.warmup = value("--warmup").parse().expect("--warmup: an integer"),
-            "--only" => o.only = Some(value("--only")),
-            "--breakdown" => o.breakdown = true,
-            "--bench" => {}
-            other => panic!(
-                "unknown argument {other}; use --seconds S, --warmup N, --only sac|pesac|pesac_pipelined|pesac_e, --breakdown"
-            ),
-        }
-    }
-    o
-}
-
 /// A replay buffer of random transitions: s, s' ~ N(0, I), a = tanh(N(0, I)), r = −|s₀|.
 fn buffer() -> ReplayBuffer {
-    let mut buffer = ReplayBuffer::new(BUFFER, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    for _ in 0..BUFFER {
-        let obs = standard_normal(&mut rng, OBS_DIM);
-        let next = standard_normal(&mut rng, OBS_DIM);
-        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
-        let transition = Transition {
-            obs: &obs,
-            action: &act,
-            reward: -obs[0].abs(),
-            next_obs: &next,
-            terminated: false,
-            truncated: false,
-        };
-        buffer.push(transition).expect("matching lengths");
-    }
-    buffer
+    random_replay(BUFFER, None).0
 }
 
 fn sac() -> Sac<B, MlpCritic<B>, MlpActor<B>> {
@@ -345,7 +302,7 @@ fn actor_gate(p: &PeSac<B>, obs: &Tensor<B, 2>, obs_i: &Tensor<Flex, 2>, reps: u
 }
 
 fn main() {
-    let o = options();
+    let o = Options::parse(10.0, 50, "sac|pesac|pesac_pipelined|pesac_e", true);
     if o.breakdown {
         run_breakdown(&o);
     } else {

@@ -17,12 +17,12 @@
 
 mod common;
 
-use common::{representations, ACT_DIM, OBS_DIM};
+use common::{random_replay, representations, ACT_DIM, OBS_DIM};
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
-use equigate_learn::replay::{ReplayBuffer, Transition};
+use equigate_learn::replay::ReplayBuffer;
 use equigate_learn::sac::{standard_normal, ActMode, Sac, SacConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -45,22 +45,7 @@ fn rss_kib() -> u64 {
 
 /// A replay of random transitions and one observation to act on.
 fn buffer() -> (ReplayBuffer, Vec<f32>) {
-    let mut buffer = ReplayBuffer::new(BUFFER, OBS_DIM, ACT_DIM, 1).expect("valid sizes");
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    for _ in 0..BUFFER {
-        let obs = standard_normal(&mut rng, OBS_DIM);
-        let next = standard_normal(&mut rng, OBS_DIM);
-        let act: Vec<f32> = standard_normal(&mut rng, ACT_DIM).iter().map(|a| a.tanh()).collect();
-        let transition = Transition {
-            obs: &obs,
-            action: &act,
-            reward: -obs[0].abs(),
-            next_obs: &next,
-            terminated: false,
-            truncated: false,
-        };
-        buffer.push(transition).expect("matching lengths");
-    }
+    let (buffer, mut rng) = random_replay(BUFFER, None);
     (buffer, standard_normal(&mut rng, OBS_DIM))
 }
 
