@@ -162,7 +162,8 @@ pub fn advantage_weights<B: Backend>(advantage: Tensor<B, 2>, beta: f64, max: f6
 
 /// log π(a|s) of given actions under the tanh-squashed Gaussian with pre-tanh mean μ and log-std
 /// log σ: with a clamped to ±(1 − 1e-6) and u = atanh a,
-/// log π = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − a_i²)] (the density [`tanh_gaussian`] samples).
+/// log π = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − a_i²)] (the density that
+/// [`crate::nets::tanh_gaussian`] samples).
 ///
 /// # Shapes
 /// `mean, log_std, actions: [batch, act_dim]` -> `[batch, 1]` (nats).
