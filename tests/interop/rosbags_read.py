@@ -5,7 +5,8 @@
     python3 tests/interop/rosbags_read.py BAGDIR --bench    # messages/s iterating raw messages
 
 Without --bench prints {"topics": {name: {"type", "count"}}, "messages": [{"topic",
-"timestamp", "fields"}], "msgdef_types": [...]} in log-time order. Types are decoded with the
+"timestamp", "fields"}], "msgdef_types": [...], "type_hashes": {name: {"bag", "rosbags"}}} in
+log-time order (type_hashes: the metadata's type_description_hash and rosbags' hash_rihs01). Types are decoded with the
 message definitions stored in the bag (MCAP schemas) registered into an otherwise empty type
 store, so a wrong schema text fails here; topics without a stored definition fall back to
 rosbags' Jazzy type store.
@@ -70,9 +71,12 @@ def dump(path: Path) -> None:
                     from_bag.register(get_types_from_msg(conn.msgdef.data, conn.msgtype))
                     msgdef_types.add(conn.msgtype)
         topics: dict[str, dict] = {}
+        hashes: dict[str, dict] = {}
         for conn in reader.connections:
             entry = topics.setdefault(conn.topic, {'type': conn.msgtype, 'count': 0})
             entry['count'] += conn.msgcount
+            # The bag's type_description_hash beside rosbags' own RIHS01 for Jazzy.
+            hashes[conn.topic] = {'bag': conn.digest, 'rosbags': fallback.hash_rihs01(conn.msgtype)}
         messages = []
         for conn, timestamp, raw in reader.messages():
             store = from_bag if conn.msgtype in msgdef_types else fallback
@@ -86,6 +90,7 @@ def dump(path: Path) -> None:
         'topics': topics,
         'messages': messages,
         'msgdef_types': sorted(msgdef_types),
+        'type_hashes': hashes,
     }))
 
 

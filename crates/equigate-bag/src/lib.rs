@@ -12,6 +12,10 @@
 //! - rosbag2_storage_sqlite3: tables `topics(id, name, type, serialization_format,
 //!   offered_qos_profiles[, type_description_hash])` and `messages(id, topic_id, timestamp, data)`.
 //!
+//! For the built-in types ([`message_definition`]) the writer also writes the REP 2011 type hash
+//! ([`type_description_hash`]) into metadata.yaml (`type_description_hash`, version ≥ 7) and the
+//! MCAP channel metadata (`topic_type_hash`, version 9), as Jazzy's rosbag2 does.
+//!
 //! Like rosbag2, the writer writes metadata.yaml only in [`BagWriter::finish`]; a recording cut
 //! short (kill -9) leaves storage files without it, and [`BagReader::open`] then rebuilds the
 //! topics from the channels and schemas it finds and reports a [`Recovery`].
@@ -39,6 +43,7 @@ mod msgdefs;
 mod reader;
 mod storage_mcap;
 mod storage_sqlite;
+mod typehash;
 mod writer;
 
 use std::path::PathBuf;
@@ -47,6 +52,7 @@ use std::sync::Arc;
 pub use metadata::{BagMetadata, Durability, History, Liveliness, Qos, QosDuration, Reliability};
 pub use msgdefs::message_definition;
 pub use reader::{BagReader, Messages, RecoveredFile, Recovery};
+pub use typehash::type_description_hash;
 pub use writer::{BagSummary, BagWriter};
 
 /// metadata.yaml version the writer produces.

@@ -11,7 +11,10 @@ use crate::metadata::{
     qos_profiles_to_string, BagMetadata, FileInformation, Nanoseconds, StartingTime, TopicMetadata,
     TopicWithMessageCount,
 };
-use crate::{message_definition, BagError, Compression, TopicId, TopicInfo, WriterOptions};
+use crate::{
+    message_definition, type_description_hash, BagError, Compression, TopicId, TopicInfo,
+    WriterOptions,
+};
 
 /// `library` of the MCAP header.
 const LIBRARY: &str = concat!("equigate-bag ", env!("CARGO_PKG_VERSION"));
@@ -135,9 +138,10 @@ impl BagWriter {
         let mut metadata = BTreeMap::new();
         metadata.insert("offered_qos_profiles".to_string(), qos);
         if version >= 9 {
-            // Jazzy's mcap plugin stores the RIHS01 type hash here; this writer does not compute
-            // it and leaves it empty, as rosbag2 does for types without a type description.
-            metadata.insert("topic_type_hash".to_string(), String::new());
+            // Jazzy's mcap plugin stores the RIHS01 type hash here; empty, as rosbag2 leaves it,
+            // for a type without a built-in description.
+            let hash = type_description_hash(&topic.type_name).unwrap_or_default();
+            metadata.insert("topic_type_hash".to_string(), hash);
         }
         let channel_id = self
             .mcap
@@ -241,7 +245,8 @@ impl BagWriter {
                         type_name: t.info.type_name.clone(),
                         serialization_format: t.info.serialization_format.clone(),
                         offered_qos_profiles: t.info.offered_qos.clone(),
-                        type_description_hash: String::new(),
+                        type_description_hash: type_description_hash(&t.info.type_name)
+                            .unwrap_or_default(),
                     },
                     message_count: t.count,
                 })

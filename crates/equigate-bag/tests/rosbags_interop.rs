@@ -126,6 +126,36 @@ fn schedule() -> Vec<(&'static str, usize)> {
     out
 }
 
+/// Every built-in type's RIHS01 hash equals the one PyPI rosbags computes for Jazzy.
+#[test]
+fn type_description_hashes_match_rosbags() {
+    require_rosbags();
+    const TYPES: [&str; 8] = [
+        "sensor_msgs/msg/JointState",
+        "sensor_msgs/msg/Image",
+        "sensor_msgs/msg/CameraInfo",
+        "std_msgs/msg/Float64MultiArray",
+        "std_msgs/msg/Float32",
+        "geometry_msgs/msg/PointStamped",
+        "rosgraph_msgs/msg/Clock",
+        "diagnostic_msgs/msg/DiagnosticArray",
+    ];
+    let code = format!(
+        "import json; from rosbags.typesys import Stores, get_typestore; \
+         s = get_typestore(Stores.ROS2_JAZZY); print(json.dumps([s.hash_rihs01(t) for t in {}]))",
+        serde_json::to_string(&TYPES).unwrap()
+    );
+    let out = run_python(&["-c".as_ref(), code.as_ref()]);
+    let theirs: Vec<String> = serde_json::from_str(&out).unwrap();
+    for (t, expected) in TYPES.iter().zip(theirs) {
+        assert_eq!(
+            equigate_bag::type_description_hash(t).as_deref(),
+            Some(expected.as_str()),
+            "{t}"
+        );
+    }
+}
+
 #[test]
 fn equigate_bags_open_in_rosbags() {
     require_rosbags();
@@ -196,6 +226,11 @@ fn equigate_bags_open_in_rosbags() {
             ]),
             "{label}"
         );
+        // Version 9 carries each type's RIHS01 hash, the one rosbags computes; version 5 none.
+        for (topic, h) in got["type_hashes"].as_object().unwrap() {
+            let expected = if version == MetadataVersion::V9 { &h["rosbags"] } else { &json!("") };
+            assert_eq!(&h["bag"], expected, "{label} {topic}");
+        }
         let messages = got["messages"].as_array().unwrap();
         let schedule = schedule();
         assert_eq!(messages.len(), schedule.len(), "{label}");
