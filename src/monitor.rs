@@ -26,7 +26,7 @@ use crate::train::{EnvSpec, Scaling, TrainConfig};
 use equigate_ros::msg::Image;
 
 /// The detector node's ROS parameters (`detector_node: ros__parameters:` in
-/// config/detector_<robot>.yaml); unknown parameters are errors naming the file.
+/// config/detector_&lt;robot&gt;.yaml); unknown parameters are errors naming the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorNodeConfig {

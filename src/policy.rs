@@ -37,7 +37,7 @@ pub enum DeviceKind {
 }
 
 /// The policy node's ROS parameters (`policy_node: ros__parameters:` in
-/// config/policy_<robot>.yaml). Unknown parameters are rejected, naming the file.
+/// config/policy_&lt;robot&gt;.yaml). Unknown parameters are rejected, naming the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyNodeConfig {

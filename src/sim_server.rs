@@ -35,7 +35,7 @@ pub enum SimMode {
     Lockstep,
 }
 
-/// The sim node's ROS parameters (`sim_node: ros__parameters:` in config/<robot>.yaml).
+/// The sim node's ROS parameters (`sim_node: ros__parameters:` in config/&lt;robot&gt;.yaml).
 /// Unknown parameters are rejected, naming the file they came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

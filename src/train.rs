@@ -53,7 +53,7 @@ pub struct TrainConfig {
     pub task: Option<String>,
     /// The learner (default: `pe-sac`).
     pub agent: AgentKind,
-    /// n of the rotation group C_n about the pan axis (default: `8` [I]: 45° steps, as equi_rl's
+    /// n of the rotation group C_n about the pan axis (default: `8` \[I\]: 45° steps, as equi_rl's
     /// `equi_n` = 8 (algorithms.md §3.1); the joint-velocity action is invariant, so tanh
     /// commutes with every element and any n is exact; 8 halves the parameters of C_4 nets).
     pub group_order: usize,
@@ -62,7 +62,7 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Environment steps summed over all environments (default: `100000`).
     pub total_steps: usize,
-    /// Environments stepped together (default: `4` [I]: one batched forward pass acts for all;
+    /// Environments stepped together (default: `4` \[I\]: one batched forward pass acts for all;
     /// more decorrelates the data, fewer keeps the update-to-data ratio per env high).
     pub num_envs: usize,
     /// Updates per environment transition after `learning_starts` (default: `1.0`, SAC's).

@@ -5,7 +5,7 @@
 //! - [`EquivariantLinear`]: W = Σ_k β_k B_k over an orthonormal basis {B_k} of Hom_G(ρ_in, ρ_out)
 //!   (`reference/algorithms.md` §6, "Generic layer"; EMLP, Finzi, Welling & Wilson 2021,
 //!   arXiv:2104.09459), initialised as W = Π(W₀) with W₀ LeCun-normal (§6 step 5). Between
-//!   regular representations the basis is the group convolution W[g,h] = ψ(g⁻¹h) (Cohen & Welling
+//!   regular representations the basis is the group convolution W\[g,h\] = ψ(g⁻¹h) (Cohen & Welling
 //!   2016, arXiv:1602.07576), so this layer is also the "regular group convolution" of issue 3.
 //! - [`GatedActivation`]: σ(invariant gate)·v on ρ1 and sign fields, pointwise ReLU on trivial,
 //!   regular and permutation fields (§6 "Explicit sharing"; the gate nonlinearity of EMLP/e3nn).
@@ -521,7 +521,7 @@ impl<B: Backend> RelaxedRegularLinear<B> {
 ///
 /// The defaults follow `reference/algorithms.md` §2.2: RPP's policy default equiv_wd = 1e-6
 /// (verified in rpp/flax.py), and basic_wd = 10 × equiv_wd because the prior only prefers the
-/// equivariant path when the basic path decays faster (§2.2 [I]: basic_wd ≥ 10×equiv_wd; with
+/// equivariant path when the basic path decays faster (§2.2 \[I\]: basic_wd ≥ 10×equiv_wd; with
 /// equal decay the two paths are penalised alike). RPP's critics use 0/0; set both to 0 there.
 #[derive(Config, Debug)]
 pub struct RppConfig {
@@ -637,7 +637,7 @@ pub struct Mlp<B: Backend> {
 }
 
 impl<B: Backend> Mlp<B> {
-    /// d_in → hidden[0] → … → d_out. Errors if a width is 0.
+    /// d_in → hidden\[0\] → … → d_out. Errors if a width is 0.
     pub fn new(
         d_in: usize,
         hidden: &[usize],

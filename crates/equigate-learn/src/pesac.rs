@@ -9,10 +9,10 @@
 //! 1. [`PeSac::update_predictors`]: L_P = Σ_{i∈{E,N}} mean[‖P̂_i(s,a) − Δ‖² + c_r(R̂_i(s,a) − r)²],
 //!    Δ = (s' − s)/σ_Δ ([`DeltaScale`]).
 //! 2. [`PeSac::disagreement`] (no grad): dis = ‖P̂_E − P̂_N‖²/dim_s + c_r(R̂_E − R̂_N)².
-//! 3. [`PeSac::pseudo_labels`]: y = 1[dis > median(W) + k·1.4826·MAD(W)] over a sliding window W
+//! 3. [`PeSac::pseudo_labels`]: y = 1\[dis > median(W) + k·1.4826·MAD(W)\] over a sliding window W
 //!    of recent disagreements ([`DisagreementWindow`]).
 //! 4. [`PeSac::update_gates`]: L_ω = BCE(p_ω(s,a), y); a_π ~ π(·|s),
-//!    u = sg(p_ω(s,a_π)) − p_ζ(s), L_ζ = mean |τ_e − 1[u<0]|·u² ([`expectile_loss`]).
+//!    u = sg(p_ω(s,a_π)) − p_ζ(s), L_ζ = mean |τ_e − 1\[u<0\]|·u² ([`expectile_loss`]).
 //! 5. [`PeSac::update_critic`]: λ = hard(p_ω(s,a)), λ' = hard(p_ω(s',a')), a' ~ π(·|s');
 //!    y_Q = r + γ(1 − terminated)[min_j((1−λ')Q̄_E^j + λ'Q̄_N^j)(s',a') − α log π(a'|s')];
 //!    L_Q = Σ_j mean(((1−λ)Q_E^j + λQ_N^j)(s,a) − y_Q)².
@@ -26,7 +26,7 @@
 //! updates every λ is forced to 0 (the equivariant branch only), §1.2.
 //!
 //! What differs from the paper (whose anomaly detector, disagreement measure and expectile are not
-//! published; algorithms.md §1 "Unknown"), all [I] choices of algorithms.md §1.1:
+//! published; algorithms.md §1 "Unknown"), all \[I\] choices of algorithms.md §1.1:
 //! - The disagreement, the robust upper-tail pseudo-label rule and the expectile τ_e are §1.1's
 //!   proposals, not the paper's verified method.
 //! - With the hard gate the product of experts reduces to choosing one expert per sample; log π
@@ -80,25 +80,25 @@ pub struct PeSacConfig {
     /// Learning rate of both gates, Adam (default: `3e-4`, §1.2).
     #[config(default = 3e-4)]
     pub gate_lr: f64,
-    /// Weight c_r of the reward terms in L_P and in the disagreement (default: `1.0` [I]: the
+    /// Weight c_r of the reward terms in L_P and in the disagreement (default: `1.0` \[I\]: the
     /// reward and the normalised state change are both O(1), and the reward head is what
     /// detects reward-level symmetry breaking, which the paper's ablation shows is needed).
     #[config(default = 1.0)]
     pub reward_weight: f64,
-    /// Size of the sliding window W of recent per-sample disagreements (default: `10000` [I]:
+    /// Size of the sliding window W of recent per-sample disagreements (default: `10000` \[I\]:
     /// about 40 batches of 256, long enough for a stable median/MAD, short enough to follow the
     /// predictors as they improve).
     #[config(default = 10000)]
     pub window_size: usize,
-    /// k of the upper-tail rule dis > median(W) + k·1.4826·MAD(W) (default: `3.0` [I]: the usual
+    /// k of the upper-tail rule dis > median(W) + k·1.4826·MAD(W) (default: `3.0` \[I\]: the usual
     /// robust 3σ outlier rule; 1.4826·MAD estimates σ for Gaussian data).
     #[config(default = 3.0)]
     pub outlier_k: f64,
-    /// Expectile τ_e of the state gate's loss (default: `0.99` [I]: τ→1 makes p_ζ(s) approach
+    /// Expectile τ_e of the state gate's loss (default: `0.99` \[I\]: τ→1 makes p_ζ(s) approach
     /// max_a p_ω(s, a), §1.1; the paper's τ is not published).
     #[config(default = 0.99)]
     pub expectile: f64,
-    /// Threshold of hard(p) = 1[p > threshold] (default: `0.5`, §1.2).
+    /// Threshold of hard(p) = 1\[p > threshold\] (default: `0.5`, §1.2).
     #[config(default = 0.5)]
     pub gate_threshold: f64,
     /// Updates during which every λ is forced to 0 (default: `5000`, §1.2 "force λ=0 for the
@@ -106,7 +106,7 @@ pub struct PeSacConfig {
     #[config(default = 5000)]
     pub gate_warmup_updates: u64,
     /// Run steps 1–4 (predictors, disagreement, pseudo-labels, gates) on a second thread beside
-    /// steps 5–8 (critic, actor, α, targets) (default: `false`, the paper's order [I]).
+    /// steps 5–8 (critic, actor, α, targets) (default: `false`, the paper's order \[I\]).
     ///
     /// When `true` the critic and actor steps of update t read the gates as they were after
     /// update t − 1: the λ they use is one update stale, as it is for a policy that reads a
@@ -236,7 +236,7 @@ impl Default for DeltaScale {
 }
 
 /// The sliding window W of recent per-sample disagreements and the robust upper-tail rule
-/// y = 1[dis > median(W) + k·1.4826·MAD(W)] (algorithms.md §1.1 step 3, [I]).
+/// y = 1\[dis > median(W) + k·1.4826·MAD(W)\] (algorithms.md §1.1 step 3, \[I\]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DisagreementWindow {
     values: VecDeque<f32>,
@@ -294,7 +294,7 @@ fn median(mut values: Vec<f32>) -> Option<f32> {
     Some(if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) })
 }
 
-/// The expectile loss mean |τ − 1[u < 0]|·u²: asymmetric least squares whose minimiser over a
+/// The expectile loss mean |τ − 1\[u < 0\]|·u²: asymmetric least squares whose minimiser over a
 /// constant is the τ-expectile of the targets (τ = 0.5: the mean; τ → 1: the maximum).
 ///
 /// # Shapes
@@ -330,7 +330,7 @@ pub struct HardGate<B: Backend> {
 }
 
 impl<B: Backend> HardGate<B> {
-    /// λ = 1[p > threshold] (`p: [batch, 1]`).
+    /// λ = 1\[p > threshold\] (`p: [batch, 1]`).
     pub fn from_probability(p: Tensor<B, 2>, threshold: f64) -> Self {
         let rows = p.dims()[0];
         let lambda = p.greater_elem(threshold).float();
@@ -678,14 +678,14 @@ impl<B: AutodiffBackend> PeSac<B> {
         to_vec(disagreement(&p_e, &p_n, obs, actions, self.config.reward_weight))
     }
 
-    /// Step 3: y = 1[dis > median(W) + k·1.4826·MAD(W)] after appending `dis` to W. Returns
+    /// Step 3: y = 1\[dis > median(W) + k·1.4826·MAD(W)\] after appending `dis` to W. Returns
     /// (y per sample, threshold).
     pub fn pseudo_labels(&mut self, dis: &[f32]) -> (Vec<f32>, f32) {
         self.window.push_and_label(dis, self.config.outlier_k)
     }
 
     /// Step 4: one step of p_ω on L_ω = BCE(p_ω(s, a), y), then one step of p_ζ on
-    /// L_ζ = mean |τ_e − 1[u<0]|·u², u = sg(p_ω(s, a_π)) − p_ζ(s), a_π ~ π(·|s) (the acting
+    /// L_ζ = mean |τ_e − 1\[u<0\]|·u², u = sg(p_ω(s, a_π)) − p_ζ(s), a_π ~ π(·|s) (the acting
     /// policy, no grad). No RL loss reaches either gate. Returns (L_ω, L_ζ).
     pub fn update_gates(&mut self, batch: &Batch<B>, y: &[f32]) -> (f32, f32) {
         let (a_pi, _) = self.sample_policy(batch.obs.clone().inner());

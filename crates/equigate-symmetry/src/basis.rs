@@ -10,7 +10,7 @@
 //! once per distinct pair of block kinds), and [`EquivariantBasis`] keeps that structure.
 //!
 //! The explicit forms (§6, "Explicit sharing") are [`regular_shared_basis`] / [`regular_weight`]
-//! (group convolution W[g,h] = ψ(g⁻¹h); circulant ψ((h − g) mod n) for C_n),
+//! (group convolution W\[g,h\] = ψ(g⁻¹h); circulant ψ((h − g) mod n) for C_n),
 //! [`broadcast_basis`] (trivial → regular), [`mean_basis`] (regular → trivial),
 //! [`standard_to_regular_basis`] and [`regular_to_standard_basis`].
 
@@ -276,8 +276,8 @@ pub fn hom_dim(rho_in: &Representation, rho_out: &Representation) -> Result<usiz
     Ok((sum / group.order() as f64).round() as usize)
 }
 
-/// The group-convolution weight W[g,h] = ψ(g⁻¹h) (regular → regular; rows are outputs g, columns
-/// inputs h, both in element order). For C_n it is the circulant W[g,h] = ψ((h − g) mod n).
+/// The group-convolution weight W\[g,h\] = ψ(g⁻¹h) (regular → regular; rows are outputs g, columns
+/// inputs h, both in element order). For C_n it is the circulant W\[g,h\] = ψ((h − g) mod n).
 /// Errors if `psi.len() != |G|`.
 ///
 /// # Shapes
@@ -293,7 +293,7 @@ pub fn regular_weight(group: &Group, psi: &[f64]) -> Result<DMatrix<f64>> {
     }))
 }
 
-/// The explicit shared basis of regular → regular: B_u[g,h] = [g⁻¹h = u] / √|G| for u in element
+/// The explicit shared basis of regular → regular: B_u\[g,h\] = \[g⁻¹h = u\] / √|G| for u in element
 /// order, so that Σ_u ψ(u) √|G| B_u = [`regular_weight`]`(ψ)`. Orthonormal.
 ///
 /// # Shapes

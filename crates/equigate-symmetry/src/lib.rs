@@ -11,7 +11,7 @@
 //!   generators h that EMLP solves (Finzi, Welling, Wilson 2021, "A Practical Method for
 //!   Constructing Equivariant Multilayer Perceptrons for Arbitrary Matrix Groups",
 //!   arXiv:2104.09459); the tests check both against character theory.
-//! - The explicit shared form of regular → regular maps, W[g,h] = ψ(g⁻¹h), is the group convolution
+//! - The explicit shared form of regular → regular maps, W\[g,h\] = ψ(g⁻¹h), is the group convolution
 //!   of Cohen & Welling 2016, "Group Equivariant Convolutional Networks" (arXiv:1602.07576).
 //!
 //! # What differs
