@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use equigate_bag::{BagReader, TopicFilter};
+use equigate_bag::{BagReader, Durability, History, Reliability, TopicFilter};
 use equigate_ros::msg::{from_cdr, JointState, PointStamped, Time};
 
 fn root() -> &'static Path {
@@ -110,6 +110,19 @@ fn sigint_finishes_a_bag_that_reads_back_with_metadata() {
     for t in ["/joint_states", "/goal", "/forward_velocity_controller/commands", "/clock"] {
         assert!(topics.contains(&t), "{t} missing from {topics:?}");
     }
+    // QoS as the publishers offered it (DDS discovery: history and depth are not announced, so
+    // `unknown`, as rosbag2 records them); a topic without a publisher keeps the graph's QoS.
+    let qos =
+        |name: &str| reader.topics().iter().find(|t| t.name == name).unwrap().offered_qos.clone();
+    let states = qos("/joint_states");
+    assert_eq!(states.len(), 1, "one publisher: {states:?}");
+    assert_eq!(
+        (states[0].history, states[0].reliability, states[0].durability),
+        (History::Unknown, Reliability::Reliable, Durability::Volatile),
+        "{states:?}"
+    );
+    let commands = qos("/forward_velocity_controller/commands");
+    assert_eq!((commands[0].history, commands[0].depth), (History::KeepLast, 10), "{commands:?}");
     let counts = check_messages(&reader, t0, t1);
     println!("after SIGINT: {counts:?}");
     // 125 Hz for ~3 s less discovery.

@@ -8,8 +8,10 @@
 //!
 //! Subscribes to each topic of `topics` with the type and QoS it has in the graph
 //! ([`GRAPH_TOPICS`]: reliable keep last 10 for states and commands, best effort keep last 5 for
-//! the depth image), re-serializes every message as CDR and writes it with its receive time as
-//! log time: the wall clock (ns since the Unix epoch), or with `use_sim_time` the latest `/clock`
+//! the depth image). A topic enters the bag at its first message, with the QoS profiles its
+//! publishers offer as DDS discovery announces them (as `ros2 bag record` writes
+//! `offered_qos_profiles`; the graph's QoS for a topic without a known publisher). Every message
+//! is re-serialized as CDR and written with its receive time as log time: the wall clock (ns since the Unix epoch), or with `use_sim_time` the latest `/clock`
 //! (ns since the start of simulation, 0 before the first). On SIGINT/SIGTERM it finishes the bag
 //! (MCAP summary and footer, then `metadata.yaml`) and logs the messages per topic. A recorder
 //! killed with SIGKILL leaves the complete chunks and no metadata.yaml; `equigate_bag::BagReader`
@@ -24,7 +26,8 @@ use std::time::{Duration, Instant};
 use crate::sim_server::Every;
 use anyhow::{bail, Context as _, Result};
 use equigate_bag::{
-    BagWriter, Compression, MetadataVersion, Qos, TopicId, TopicInfo, WriterOptions,
+    BagWriter, Compression, Durability, History, Liveliness, MetadataVersion, Qos, QosDuration,
+    Reliability, TopicId, TopicInfo, WriterOptions,
 };
 use equigate_ros::msg::{
     to_cdr, CameraInfo, Clock, DiagnosticArray, Float32, Float64MultiArray, Image, JointState,
@@ -281,13 +284,76 @@ fn subscribe(ros: &mut Ros, topic: &str, t: GraphTopic) -> Result<(Box<dyn CdrSo
     }
 }
 
-/// A recorded topic (or, with `id: None`, `/clock` read only for the time).
+/// A recorded topic (or, with `record: false`, `/clock` read only for the time).
 struct Source {
     topic: String,
+    /// Added to the bag at the first message (or at the end), with the QoS its publishers offer.
     id: Option<TopicId>,
+    record: bool,
+    type_name: String,
+    /// The graph's QoS for the topic, recorded when discovery has announced no publisher.
+    graph_qos: Qos,
     reader: Box<dyn CdrSource>,
     written: u64,
     bad: u64,
+}
+
+/// The QoS profile each publisher discovered on `topic` (a resolved ROS name) offers, from DDS
+/// discovery (SEDP), in the form rosbag2 records: DDS does not announce history and depth
+/// (`unknown`, 0, as rosbag2 writes them); a policy an announcement leaves out has its DDS
+/// default for writers (reliable, volatile, infinite deadline and lifespan, automatic
+/// liveliness with an infinite lease; DDS 1.4 §2.2.3).
+fn offered_qos(ros: &Ros, topic: &str) -> Vec<Qos> {
+    use equigate_ros::ros2_client::dds::rustdds::policy;
+    let duration = |d: equigate_ros::ros2_client::dds::rustdds::Duration| {
+        if d == equigate_ros::ros2_client::dds::rustdds::Duration::INFINITE {
+            QosDuration::INFINITE
+        } else {
+            let ns = d.to_nanoseconds().max(0) as u64;
+            QosDuration { sec: ns / 1_000_000_000, nsec: ns % 1_000_000_000 }
+        }
+    };
+    let dds_name = format!("rt{topic}");
+    let writers = ros.context().domain_participant().discovered_writers();
+    writers
+        .iter()
+        .map(|w| &w.publication_topic_data)
+        .filter(|p| p.topic_name == dds_name)
+        .map(|p| {
+            let (liveliness, lease) = match p.liveliness {
+                None => (Liveliness::Automatic, QosDuration::INFINITE),
+                Some(policy::Liveliness::Automatic { lease_duration }) => {
+                    (Liveliness::Automatic, duration(lease_duration))
+                }
+                Some(policy::Liveliness::ManualByParticipant { lease_duration }) => {
+                    (Liveliness::ManualByNode, duration(lease_duration))
+                }
+                Some(policy::Liveliness::ManualByTopic { lease_duration }) => {
+                    (Liveliness::ManualByTopic, duration(lease_duration))
+                }
+            };
+            Qos {
+                history: History::Unknown,
+                depth: 0,
+                reliability: match p.reliability {
+                    Some(policy::Reliability::BestEffort) => Reliability::BestEffort,
+                    Some(policy::Reliability::Reliable { .. }) | None => Reliability::Reliable,
+                },
+                durability: match p.durability {
+                    Some(policy::Durability::Volatile) | None => Durability::Volatile,
+                    Some(policy::Durability::TransientLocal) => Durability::TransientLocal,
+                    Some(policy::Durability::Transient | policy::Durability::Persistent) => {
+                        Durability::Unknown
+                    }
+                },
+                deadline: p.deadline.map_or(QosDuration::INFINITE, |d| duration(d.0)),
+                lifespan: p.lifespan.map_or(QosDuration::INFINITE, |l| duration(l.duration)),
+                liveliness,
+                liveliness_lease_duration: lease,
+                avoid_ros_namespace_conventions: false,
+            }
+        })
+        .collect()
 }
 
 /// At most this many messages per topic per loop turn, so that one busy topic cannot starve
@@ -306,26 +372,26 @@ struct Recorder {
 }
 
 impl Recorder {
-    /// Subscribes to every configured topic and adds it to the bag (and with `use_sim_time`
-    /// to `/clock`, recorded or not, polled first so that each turn's messages get the latest
-    /// simulated time).
-    fn new(ros: &mut Ros, config: &RecordConfig, mut writer: BagWriter) -> Result<Recorder> {
+    /// Subscribes to every configured topic (and with `use_sim_time` to `/clock`, recorded or
+    /// not, polled first so that each turn's messages get the latest simulated time). Topics
+    /// enter the bag at their first message, when discovery knows their publishers
+    /// ([`Recorder::add_topic`]).
+    fn new(ros: &mut Ros, config: &RecordConfig, writer: BagWriter) -> Result<Recorder> {
         let mut sources = Vec::new();
-        for topic in &config.topics {
+        let source = |ros: &mut Ros, topic: &str, record: bool| -> Result<Source> {
             let t = graph_topic(topic)?;
-            let resolved = ros.resolve(topic)?;
             let (reader, type_name) = subscribe(ros, topic, t)?;
-            let qos = if t.sensor_data { Qos::sensor_data(5) } else { Qos::reliable(10) };
-            let id = writer
-                .add_topic(TopicInfo::cdr(resolved.clone(), type_name, qos))
-                .with_context(|| format!("parameter `topics`: {topic}"))?;
-            sources.push(Source { topic: resolved, id: Some(id), reader, written: 0, bad: 0 });
+            let graph_qos = if t.sensor_data { Qos::sensor_data(5) } else { Qos::reliable(10) };
+            let topic = ros.resolve(topic)?;
+            Ok(Source { topic, id: None, record, type_name, graph_qos, reader, written: 0, bad: 0 })
+        };
+        for topic in &config.topics {
+            sources.push(source(ros, topic, true)?);
         }
         if config.use_sim_time {
             let clock = ros.resolve("/clock")?;
             if !sources.iter().any(|s| s.topic == clock) {
-                let (reader, _) = subscribe(ros, "/clock", graph_topic("clock")?)?;
-                sources.push(Source { topic: clock.clone(), id: None, reader, written: 0, bad: 0 });
+                sources.push(source(ros, "/clock", false)?);
             }
             sources.sort_by_key(|s| s.topic != clock);
         }
@@ -334,9 +400,22 @@ impl Recorder {
         Ok(Recorder { writer, sources, use_sim_time, sim_now: 0, write_errors: 0, warn_due })
     }
 
+    /// Adds `source`'s topic to the bag with the QoS profiles its discovered publishers offer
+    /// ([`offered_qos`]; the graph's QoS when none is known yet), as rosbag2 records them.
+    fn add_topic(writer: &mut BagWriter, ros: &Ros, source: &mut Source) -> Result<TopicId> {
+        let offered = offered_qos(ros, &source.topic);
+        let mut info = TopicInfo::cdr(&source.topic, &source.type_name, source.graph_qos);
+        if !offered.is_empty() {
+            info.offered_qos = offered;
+        }
+        let id = writer.add_topic(info).with_context(|| format!("recording {}", source.topic))?;
+        source.id = Some(id);
+        Ok(id)
+    }
+
     /// Writes everything received since the last call; `now` (s since start) throttles the
     /// warnings. Returns whether anything arrived.
-    fn poll(&mut self, now: f64) -> bool {
+    fn poll(&mut self, ros: &Ros, now: f64) -> bool {
         let mut arrived = false;
         for s in &mut self.sources {
             for _ in 0..MAX_TAKE_PER_TURN {
@@ -359,7 +438,22 @@ impl Recorder {
                 if let Some(clock) = taken.clock_ns {
                     self.sim_now = clock;
                 }
-                let Some(id) = s.id else { continue };
+                if !s.record {
+                    continue;
+                }
+                let id = match s.id {
+                    Some(id) => id,
+                    None => match Self::add_topic(&mut self.writer, ros, s) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            self.write_errors += 1;
+                            if self.warn_due.due(now) {
+                                tracing::warn!("not recorded: {e:#}");
+                            }
+                            continue;
+                        }
+                    },
+                };
                 let log_time = match self.use_sim_time {
                     true => self.sim_now,
                     false => taken.received_ns.unwrap_or_else(|| Time::now().as_nanos()),
@@ -388,7 +482,7 @@ impl Recorder {
         let counts: BTreeMap<&str, (u64, u64)> = self
             .sources
             .iter()
-            .filter(|s| s.id.is_some())
+            .filter(|s| s.record)
             .map(|s| (s.topic.as_str(), (s.written, s.bad)))
             .collect();
         let parts: Vec<String> = counts
@@ -429,7 +523,7 @@ pub fn run(args: RosArgs) -> Result<()> {
     let mut status_due = Every::hz(0.2);
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed().as_secs_f64();
-        let arrived = recorder.poll(now);
+        let arrived = recorder.poll(&ros, now);
         if status_due.due(now) {
             tracing::info!("{}", recorder.counts());
         }
@@ -441,6 +535,11 @@ pub fn run(args: RosArgs) -> Result<()> {
     let total: u64 = recorder.sources.iter().map(|s| s.written).sum();
     if recorder.write_errors > 0 {
         tracing::warn!("{} messages could not be written", recorder.write_errors);
+    }
+    // Topics that never had a message are listed too (with no messages), as rosbag2 does for
+    // the topics it was asked to record.
+    for s in recorder.sources.iter_mut().filter(|s| s.record && s.id.is_none()) {
+        Recorder::add_topic(&mut recorder.writer, &ros, s)?;
     }
     let summary =
         recorder.writer.finish().with_context(|| format!("finishing the bag {}", dir.display()))?;
