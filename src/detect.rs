@@ -51,8 +51,9 @@ pub struct DetectReport {
     /// AUROC of the raw disagreement dis(s, a) against the ground truth (what the labels are
     /// cut from: low here means the predictors, high with a low λ AUROC means the labels or gate).
     pub auroc_disagreement: Option<f64>,
-    /// AUROC against the narrower truth "the step was blocked by a collision" (the part of the
-    /// breaking region that changes the dynamics; the region adds a proximity margin).
+    /// AUROC against the narrower truth "the step was blocked by a collision" (the region also
+    /// holds steps clamped at the pan limit or scaled by a fault, and, with the task's
+    /// `breaking` margins above 0, free steps close to an obstacle or a limit).
     pub auroc_collided: Option<f64>,
     /// Precision of λ = 1[p_ω > 0.5].
     pub precision: Option<f64>,

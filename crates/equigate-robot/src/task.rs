@@ -184,19 +184,27 @@ impl FaultConfig {
 }
 
 /// Margins of the symmetry-breaking ground truth ([`ReachEnv::breaking_region`]).
+///
+/// Both default to 0, which makes the truth exact: a step is broken when its own outcome differs
+/// from the free, rotation-equivariant motion (blocked by a collision, clamped at the pan limit,
+/// scaled by the fault). The simulator is kinematic, so a step that passes close to an obstacle
+/// without touching it moves exactly as its rotated copies do; a positive margin widens the truth
+/// into a safety zone whose steps are still symmetric, which no detector of the dynamics (and
+/// no gate) can or should flag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakingConfig {
     /// A moving link closer than this to an obstacle or the table counts as breaking, m
-    /// (default: `0.05`).
+    /// (default: `0.0`: only steps that collide).
     pub obstacle_margin_m: f64,
-    /// Extra margin to the pan joint's position limits, rad (default: `0.05`).
+    /// Extra margin to the pan joint's position limits, rad (default: `0.0`: only steps that
+    /// reach the limit).
     pub pan_limit_margin_rad: f64,
 }
 
 impl Default for BreakingConfig {
     fn default() -> Self {
-        Self { obstacle_margin_m: 0.05, pan_limit_margin_rad: 0.05 }
+        Self { obstacle_margin_m: 0.0, pan_limit_margin_rad: 0.0 }
     }
 }
 
@@ -622,7 +630,8 @@ impl ReachEnv {
     /// 2. the control step from `state` with `action` (after the fault) would be blocked by a
     ///    collision in at least one tick;
     /// 3. a moving link's collision primitive at `state.q` is closer than
-    ///    `breaking.obstacle_margin_m` to an obstacle (the table's top and edges included);
+    ///    `breaking.obstacle_margin_m` to an obstacle (the table's top and edges included; never
+    ///    with the default margin 0, see [`BreakingConfig`]);
     /// 4. the pan joint is not continuous and the pan angle comes within `pan_limit_margin_rad`
     ///    of a position limit during the step: with `q1_end = q1 + clamp(a1, ±velocity limit) *
     ///    control_period_s` (a1 after the fault, the position limit ignored),
@@ -1095,17 +1104,22 @@ mod tests {
         probe[2] += 1e-3;
         let down =
             if env.model().fk_ee(&probe).unwrap().translation.z < env.ee().z { 1.0 } else { -1.0 };
-        let action = [0.0, 0.0, down * 2.0, 0.0, 0.0, 0.0];
-        assert!(env.breaking_region(&env.state(), &action).unwrap(), "close to the table");
+        let action = [0.0, 0.0, down * 0.5, 0.0, 0.0, 0.0];
+        // A 5 cm safety margin flags the approach; the exact truth (default) does not.
+        let mut margin = env.clone();
+        margin.config.breaking.obstacle_margin_m = 0.05;
+        assert!(margin.breaking_region(&env.state(), &action).unwrap(), "close to the table");
         let mut collided = None;
-        for step in 0..20 {
+        for step in 0..50 {
             let t = env.step(&action).unwrap();
             if t.collided {
                 collided = Some((step, t));
                 break;
             }
+            assert!(!t.in_breaking_region, "step {step} moved freely: symmetric");
         }
-        let (_, t) = collided.expect("the tool reaches the table");
+        let (step, t) = collided.expect("the tool reaches the table");
+        assert!(step > 0, "the approach takes free steps first");
         assert!(t.in_breaking_region);
         let distance = (env.goal() - env.ee()).norm();
         assert!((t.reward - (-distance - 1.0)).abs() < 1e-12);
@@ -1170,21 +1184,27 @@ mod tests {
 
     #[test]
     fn pan_limit_is_a_breaking_factor() {
+        // Fetch: shoulder_pan_joint within ±1.6056 rad, at most 1.256 rad/s; steps of 0.04 s.
         let mut env = ReachEnv::fetch(TaskConfig::for_robot(RobotKind::Fetch), 0).unwrap();
         let mut state = env.state();
-        let action = [0.0; 8];
-        state.q[1] = 0.0;
-        assert!(!env.breaking_region(&state, &action).unwrap());
-        state.q[1] = 1.58;
-        assert!(env.breaking_region(&state, &action).unwrap());
-        // Far enough for a still arm, but a fast turn towards the limit reaches it this step.
-        state.q[1] = 1.52;
-        assert!(!env.breaking_region(&state, &action).unwrap());
-        let mut turn = action;
+        let (still, mut turn) = ([0.0; 8], [0.0; 8]);
         turn[1] = 1.2;
-        assert!(env.breaking_region(&state, &turn).unwrap());
-        turn[1] = -1.2;
-        assert!(!env.breaking_region(&state, &turn).unwrap());
+        let mut back = turn;
+        back[1] = -1.2;
+        // Exact truth (margin 0): only a step that reaches the limit (and is clamped there).
+        state.q[1] = 0.0;
+        assert!(!env.breaking_region(&state, &still).unwrap());
+        state.q[1] = 1.58;
+        assert!(!env.breaking_region(&state, &still).unwrap(), "close but free");
+        assert!(env.breaking_region(&state, &turn).unwrap(), "1.58 + 0.048 passes the limit");
+        assert!(!env.breaking_region(&state, &back).unwrap());
+        // With a 0.05 rad margin: close is enough.
+        env.config.breaking.pan_limit_margin_rad = 0.05;
+        assert!(env.breaking_region(&state, &still).unwrap());
+        state.q[1] = 1.52;
+        assert!(!env.breaking_region(&state, &still).unwrap());
+        assert!(env.breaking_region(&state, &turn).unwrap(), "1.568 is within the margin");
+        assert!(!env.breaking_region(&state, &back).unwrap());
         env.reset();
     }
 
