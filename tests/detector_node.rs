@@ -1,0 +1,184 @@
+//! detector_node over DDS, as a separate process beside sim_node (lockstep) and a policy_node
+//! that drives the arm with uniform random joint velocities: on a UR5e reach with one box in the
+//! +y sector, the λ map it publishes on /equigate/lambda_map (32FC1), read by an independent
+//! Cyclone DDS peer, is brighter in the box's sector than elsewhere.
+//!
+//! `cargo test --test detector_node -- --nocapture` prints the sector means. Every process that
+//! opens a DDS participant runs inside a fresh network namespace with only loopback
+//! (tests/interop/in_netns.sh). `EQUIGATE_SKIP_INTEROP=1` skips it; it needs PyPI `cyclonedds`
+//! (`python3 -m pip install -r tests/requirements.txt`).
+
+use std::path::Path;
+use std::process::Command;
+
+use equigate::agent::AgentKind;
+use equigate::train::{LearnerConfig, TrainConfig};
+use equigate_robot::camera::{DepthCamera, DepthCameraConfig};
+
+/// One box beside the arm, centred on the +y axis (bearing 90° about the pan axis); no table.
+const ONE_BOX_TASK: &str = "\
+control_period_s: 0.04
+max_episode_steps: 100
+success_threshold_m: 0.05
+boxes:
+  - center_m: [0.0, 0.45, 0.25]
+    half_extents_m: [0.15, 0.12, 0.25]
+    yaw_rad: 0.0
+";
+
+/// Bearing of the box about the pan axis (at the origin of `base_link`), rad.
+const BOX_BEARING_RAD: f64 = std::f64::consts::FRAC_PI_2;
+/// Half-width of "the box's sector", rad: 45° each side of its bearing.
+const SECTOR_HALF_WIDTH_RAD: f64 = std::f64::consts::FRAC_PI_4;
+/// Transitions the policy drives.
+const STEPS: usize = 12000;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn has_cyclone() -> bool {
+    let status = Command::new("python3").args(["-c", "import cyclonedds"]).status();
+    status.is_ok_and(|s| s.success())
+}
+
+/// Mean λ of the map pixels with data inside and outside the sector of half-width
+/// [`SECTOR_HALF_WIDTH_RAD`] around [`BOX_BEARING_RAD`], and how many pixels each has. A pixel's
+/// bearing is that of its centre on the ground (the camera looks straight down the pan axis, so
+/// the bearing does not depend on the height).
+fn sector_means(values: &[Option<f64>], camera: &DepthCamera) -> ((f64, usize), (f64, usize)) {
+    let w = camera.width();
+    let (mut inside, mut outside) = ((0.0, 0), (0.0, 0));
+    for (i, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let (x, y) = camera.pixel_center_on_plane(i % w, i / w, 0.0);
+        let off = (y.atan2(x) - BOX_BEARING_RAD + std::f64::consts::PI)
+            .rem_euclid(std::f64::consts::TAU)
+            - std::f64::consts::PI;
+        let bin = if off.abs() <= SECTOR_HALF_WIDTH_RAD { &mut inside } else { &mut outside };
+        *bin = (bin.0 + v, bin.1 + 1);
+    }
+    let mean = |(sum, n): (f64, usize)| (sum / n.max(1) as f64, n);
+    (mean(inside), mean(outside))
+}
+
+#[test]
+fn lambda_map_over_dds_is_brighter_in_the_obstacle_sector() {
+    if std::env::var("EQUIGATE_SKIP_INTEROP").as_deref() == Ok("1") {
+        eprintln!("skipped: EQUIGATE_SKIP_INTEROP=1");
+        return;
+    }
+    assert!(has_cyclone(), "PyPI cyclonedds is needed: pip install -r tests/requirements.txt");
+    let dir = std::env::temp_dir().join(format!("equigate-detector-node-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let task = dir.join("one_box.yaml");
+    std::fs::write(&task, ONE_BOX_TASK).unwrap();
+    // The driver: SAC that never leaves its uniform random warm-up. The detector reads its
+    // widths, learning rate and batch from the same file (C_8, 128 wide).
+    let train = TrainConfig {
+        task: Some(task.display().to_string()),
+        agent: AgentKind::Sac,
+        group_order: 4,
+        total_steps: STEPS,
+        eval_every: STEPS,
+        checkpoint_every: STEPS,
+        learner: LearnerConfig {
+            batch_size: 128,
+            learning_starts: STEPS,
+            lr: 1e-3,
+            hidden: vec![128, 128],
+            equi_hidden_dim: 128,
+            ..LearnerConfig::default()
+        },
+        ..TrainConfig::default()
+    };
+    let train_file = dir.join("train.yaml");
+    std::fs::write(&train_file, equigate_ros::yaml::to_string(&train).unwrap()).unwrap();
+
+    let script = r#"
+        python3 tests/interop/lambda_map_listen.py "$DIR/map.json" 1200 & listen=$!
+        "$SIM" --ros-args -p robot:=ur5e -p mode:=lockstep -p task_file:="$TASK" \
+            2>"$DIR/sim.log" & sim=$!
+        "$DETECTOR" --ros-args --params-file config/detector_ur5e.yaml -p task_file:="$TASK" \
+            -p train_file:="$TRAIN" -p output_dir:="$DIR/out" 2>"$DIR/detector.log" & detector=$!
+        trap 'kill $sim $listen 2>/dev/null; kill -INT $detector 2>/dev/null; wait' EXIT
+        timeout 900 "$POLICY" --ros-args --params-file config/policy_ur5e.yaml -p mode:=train \
+            -p use_sim_time:=true -p run_dir:="$DIR/run" -p train_file:="$TRAIN" \
+            -p task_file:="$TASK" 2>"$DIR/policy.log"
+        # The last transitions reach the map, and the map one more publication (2 Hz).
+        sleep 3
+    "#;
+    let out = Command::new(root().join("tests/interop/in_netns.sh"))
+        .args(["bash", "-c", script])
+        .current_dir(root())
+        .env("SIM", env!("CARGO_BIN_EXE_sim_node"))
+        .env("POLICY", env!("CARGO_BIN_EXE_policy_node"))
+        .env("DETECTOR", env!("CARGO_BIN_EXE_detector_node"))
+        .env("PYTHONPATH", root().join("tests/interop"))
+        .env("RUST_LOG", "info")
+        .env("DIR", &dir)
+        .env("TASK", &task)
+        .env("TRAIN", &train_file)
+        .output()
+        .expect("tests/interop/in_netns.sh runs (needs unshare and ip)");
+    let log = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let detector_log = log("detector.log");
+    assert!(
+        out.status.success(),
+        "the graph failed ({}):\n{}\npolicy:\n{}\ndetector:\n{detector_log}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        log("policy.log")
+    );
+    let status = detector_log.lines().rev().find(|l| l.contains(" updates, mean λ"));
+    println!("detector_node's last status: {}", status.unwrap_or("none"));
+
+    let text = std::fs::read_to_string(dir.join("map.json")).expect("a λ map was received");
+    let map: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(map["encoding"], "32FC1");
+    let camera_config = DepthCameraConfig { width_px: 64, height_m: 2.0, ..Default::default() };
+    assert_eq!(map["width"], camera_config.width_px, "the map is on the depth camera's grid");
+    let values: Vec<Option<f64>> =
+        map["values"].as_array().unwrap().iter().map(|v| v.as_f64()).collect();
+    let camera = DepthCamera::new(camera_config).unwrap();
+    assert_eq!(values.len(), camera.pixel_count());
+    let ((inside, n_in), (outside, n_out)) = sector_means(&values, &camera);
+    println!(
+        "λ map over DDS ({} maps received): mean λ {inside:.3} over {n_in} pixels within 45° of \
+         the box's bearing, {outside:.3} over {n_out} pixels elsewhere",
+        map["count"]
+    );
+    assert!(n_in >= 20 && n_out >= 60, "too few pixels with data: {n_in} and {n_out}");
+    assert!(
+        inside > outside + 0.05 && inside > 1.5 * outside,
+        "the box's sector is not brighter: {inside:.3} vs {outside:.3}"
+    );
+    for png in ["lambda_map.png", "depth.png"] {
+        assert!(dir.join("out").join(png).is_file(), "{png} missing");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sectors_split_the_grid_by_bearing() {
+    let camera = DepthCamera::new(DepthCameraConfig::default()).unwrap();
+    let n = camera.pixel_count();
+    // λ 1 on pixels whose centre lies at +y (bearing 90° ± 45°), 0 elsewhere, no data on the
+    // two diagonals that bound the sector.
+    let values: Vec<Option<f64>> = (0..n)
+        .map(|i| {
+            let (x, y) = camera.pixel_center_on_plane(i % camera.width(), i / camera.width(), 0.0);
+            match y - x.abs() {
+                d if d > 1e-9 => Some(1.0),
+                d if d < -1e-9 => Some(0.0),
+                _ => None,
+            }
+        })
+        .collect();
+    let with_data = values.iter().flatten().count();
+    let ((inside, n_in), (outside, n_out)) = sector_means(&values, &camera);
+    assert_eq!((inside, outside), (1.0, 0.0));
+    assert_eq!(n_in + n_out, with_data);
+    assert!((n_in as f64 / n as f64 - 0.25).abs() < 0.02, "a quarter of the grid: {n_in}/{n}");
+}
