@@ -4,8 +4,10 @@
 //! depth image ([`DepthCamera::pixel_at`] of the 3-D end-effector position), so the map overlays
 //! `camera/depth/image_raw` pixel for pixel. A pixel's value is the mean λ of the most recent
 //! `capacity` transitions that fell on it (a sliding window over all pixels), NaN where none did
-//! (REP 117: no measurement). Published as sensor_msgs/Image `32FC1`, and as `rgb8` with the
-//! viridis colour map (NaN dark grey) for RViz/Foxglove.
+//! (REP 117: no measurement). [`LambdaMap::rescore`] replaces the window's λ by those of a newer
+//! gate, so that a learning detector's map shows what it knows now. Published as
+//! sensor_msgs/Image `32FC1`, and as `rgb8` with the viridis colour map (NaN dark grey) for
+//! RViz/Foxglove.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -75,6 +77,28 @@ impl LambdaMap {
         self.sums[pixel as usize] += f64::from(lambda);
         self.counts[pixel as usize] += 1;
         true
+    }
+
+    /// Replaces the λ of the transitions in the window, oldest first, by `lambdas` (e.g. those
+    /// of a newer gate), keeping their pixels; a non-finite value keeps the old λ. Returns false
+    /// (and changes nothing) when `lambdas.len()` is not [`LambdaMap::len`].
+    pub fn rescore(&mut self, lambdas: &[f32]) -> bool {
+        if lambdas.len() != self.recent.len() {
+            return false;
+        }
+        self.sums.iter_mut().for_each(|s| *s = 0.0);
+        for ((pixel, l), &new) in self.recent.iter_mut().zip(lambdas) {
+            if new.is_finite() {
+                *l = new;
+            }
+            self.sums[*pixel as usize] += f64::from(*l);
+        }
+        true
+    }
+
+    /// Most transitions the window holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Number of transitions in the window.
@@ -200,6 +224,25 @@ mod tests {
         // Outside the view or non-finite: ignored.
         assert!(!m.add(Vector3::new(50.0, 0.0, 0.0), 1.0));
         assert!(!m.add(ee, f32::NAN));
+    }
+
+    #[test]
+    fn rescoring_replaces_each_windowed_lambda_in_place() {
+        let mut m = map(3);
+        let (a, b) = (Vector3::new(0.3, 0.2, 0.4), Vector3::new(-0.3, -0.2, 0.4));
+        let pixel = |p: Vector3<f64>| {
+            let (u, v) = m.camera().pixel_at(p.x, p.y, p.z).unwrap();
+            v * m.width() + u
+        };
+        let (i, j) = (pixel(a), pixel(b));
+        assert!(m.add(a, 0.0) && m.add(b, 0.0) && m.add(a, 0.2));
+        assert!(!m.rescore(&[1.0, 1.0]), "one λ per windowed transition");
+        assert!(m.rescore(&[1.0, 0.5, f32::NAN]));
+        assert_eq!((m.values()[i], m.values()[j]), (0.6, 0.5), "a: (1 + 0.2) / 2, b: 0.5");
+        // The window keeps sliding with the new values: the oldest (a, now 1) leaves.
+        assert!(m.add(b, 0.0));
+        assert_eq!((m.values()[i], m.values()[j]), (0.2, 0.25));
+        assert_eq!(m.capacity(), 3);
     }
 
     /// The map's pixel of a point is where the depth camera sees that point: a C_4 turn of the

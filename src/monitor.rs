@@ -8,6 +8,7 @@
 //! command or the goal changed in between (an episode reset teleports the arm and moves the
 //! goal).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
@@ -194,6 +195,11 @@ pub struct OnlineDetector<B: AutodiffBackend> {
     detector: Detector<B>,
     buffer: ReplayBuffer,
     map: LambdaMap,
+    /// The scaled (observation, action) of each transition in the map's window, oldest first,
+    /// so that [`OnlineDetector::rescore_map`] can score them again.
+    map_inputs: VecDeque<(Vec<f32>, Vec<f32>)>,
+    /// Detector updates when the map was last scored.
+    map_scored_at: u64,
     learn: bool,
     batch_size: usize,
     learning_starts: usize,
@@ -236,6 +242,8 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         Ok(Self {
             buffer: ReplayBuffer::new(config.buffer_size, obs_dim, act_dim, train.seed + 23)?,
             map: LambdaMap::new(config.camera, config.map_capacity)?,
+            map_inputs: VecDeque::with_capacity(config.map_capacity),
+            map_scored_at: 0,
             batch_size: train.learner.batch_size,
             learning_starts: config.learning_starts.max(train.learner.batch_size),
             device: device.clone(),
@@ -293,8 +301,31 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
             self.credit = (self.credit + 1.0).min(MAX_UPDATE_CREDIT);
         }
         let lambda = self.detector.lambda(&obs, &action)[0];
-        self.map.add(ee, lambda);
+        if self.map.add(ee, lambda) {
+            if self.map_inputs.len() == self.map.capacity() {
+                self.map_inputs.pop_front();
+            }
+            self.map_inputs.push_back((obs, action));
+        }
         Ok(lambda)
+    }
+
+    /// Scores every transition in the map's window again with the current gate, if it learned
+    /// since the last time: the map then shows where the detector now sees the symmetry break
+    /// over the recently visited states, not the λ each transition had on arrival. One batched
+    /// gate pass over up to `map_capacity` rows. Returns whether the map changed.
+    pub fn rescore_map(&mut self) -> bool {
+        let updates = self.detector.updates();
+        if updates == self.map_scored_at || self.map_inputs.is_empty() {
+            return false;
+        }
+        let (obs, actions): (Vec<f32>, Vec<f32>) = (
+            self.map_inputs.iter().flat_map(|(o, _)| o.iter().copied()).collect(),
+            self.map_inputs.iter().flat_map(|(_, a)| a.iter().copied()).collect(),
+        );
+        let lambdas = self.detector.lambda(&obs, &actions);
+        self.map_scored_at = updates;
+        self.map.rescore(&lambdas)
     }
 
     /// Writes `lambda_map.png` and, given the latest depth image (32FC1, the map's grid),
@@ -456,5 +487,36 @@ mod tests {
         assert!(det.write_pngs(&dir, Some(&small)).is_err());
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(det.map().len(), 3);
+    }
+
+    #[test]
+    fn the_map_is_scored_again_with_the_gate_that_learned() {
+        use burn::backend::{Autodiff, Flex};
+        let config = DetectorNodeConfig {
+            map_capacity: 100,
+            learning_starts: 4,
+            ..DetectorNodeConfig::default()
+        };
+        let mut det = OnlineDetector::<Autodiff<Flex>>::new(&config, &Default::default()).unwrap();
+        let home = det.model().env().q().to_vec();
+        let s = State { q: home, qdot: vec![0.0; 6], goal: Vector3::new(0.4, 0.2, 0.3) };
+        let at_arrival = det.observe(&s, &[0.3; 6], &s).unwrap();
+        // One pixel holds the same transition 100 times; a batch (256) is needed to learn.
+        for _ in 0..299 {
+            det.observe(&s, &[0.3; 6], &s).unwrap();
+        }
+        assert!(!det.rescore_map(), "no update yet: nothing to rescore");
+        let pixel = |det: &OnlineDetector<_>| {
+            det.map().values().iter().copied().find(|v| !v.is_nan()).unwrap()
+        };
+        assert_eq!(pixel(&det), at_arrival);
+        assert!(det.update(std::time::Duration::from_millis(1)).unwrap() >= 1);
+        assert!(det.rescore_map());
+        assert!(!det.rescore_map(), "scored with this gate already");
+        let rescored = pixel(&det);
+        let now = det.observe(&s, &[0.3; 6], &s).unwrap();
+        assert_ne!(now, at_arrival, "the gate changed");
+        assert_eq!(rescored, now, "every windowed transition has the current gate's λ");
+        assert_eq!(det.map().len(), 100);
     }
 }

@@ -9,8 +9,9 @@
 //! Subscribes `joint_states` (sensor_msgs/JointState), `goal` (geometry_msgs/PointStamped) and
 //! `forward_velocity_controller/commands` (std_msgs/Float64MultiArray); publishes
 //! `/equigate/lambda` (std_msgs/Float32, λ of the latest transition) and `/equigate/lambda_map`
-//! (sensor_msgs/Image 32FC1 on the depth camera's grid, NaN where there is no data) with its rgb8
-//! rendering `/equigate/lambda_map/rgb`. Parameters: [`crate::monitor::DetectorNodeConfig`].
+//! (sensor_msgs/Image 32FC1 on the depth camera's grid, NaN where there is no data; the recent
+//! transitions scored with the current gate before each publication) with its rgb8 rendering
+//! `/equigate/lambda_map/rgb`. Parameters: [`crate::monitor::DetectorNodeConfig`].
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -161,10 +162,12 @@ pub fn run(args: RosArgs) -> Result<()> {
         }
         if let Some(dir) = &output_dir {
             if save_due.due(now) && detector.transitions > 0 {
+                detector.rescore_map();
                 save_pngs(&detector, dir, latest_depth.as_ref());
             }
         }
         if map_due.due(now) {
+            detector.rescore_map();
             let stamp = Time::now();
             let map = detector.map();
             let _ = map_pub.publish(map.image_32fc1(stamp, &config.camera_frame));
@@ -187,6 +190,7 @@ pub fn run(args: RosArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &output_dir {
+        detector.rescore_map();
         save_pngs(&detector, dir, latest_depth.as_ref());
         tracing::info!("wrote lambda_map.png and depth.png into {}", dir.display());
     }
