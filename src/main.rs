@@ -190,6 +190,9 @@ enum Command {
         /// CQL's initial entropy temperature α₀ (default: CORL's 1.0).
         #[arg(long)]
         init_temperature: Option<f64>,
+        /// CQL's importance sampling of the proposals, true or false (default: CORL's true).
+        #[arg(long)]
+        cql_importance_sample: Option<bool>,
         /// Evaluate every this many updates.
         #[arg(long, default_value_t = 5_000)]
         eval_every: u64,
@@ -567,6 +570,7 @@ fn main() -> anyhow::Result<()> {
             cql_alpha,
             lr,
             init_temperature,
+            cql_importance_sample,
             eval_every,
             seed,
             out,
@@ -597,6 +601,7 @@ fn main() -> anyhow::Result<()> {
                 cql_alpha,
                 lr,
                 init_temperature,
+                cql_importance_sample,
                 train: train_config,
             };
             let report = |u: u64, e: &EvalResult| {

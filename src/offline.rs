@@ -79,6 +79,11 @@ pub struct OfflineConfig {
     /// the policy near uniform for thousands of updates at the actor's lr of 3e-5.
     #[serde(default)]
     pub init_temperature: Option<f64>,
+    /// CQL's importance sampling of the proposals (default: none, the library's CORL value
+    /// `true`; `false`: the plain logsumexp with the dataset action, see
+    /// `equigate_learn::cql::CqlConfig::importance_sample`).
+    #[serde(default)]
+    pub cql_importance_sample: Option<bool>,
     /// Robot, task, group order, seed, evaluation episodes and the learner's widths, batch size,
     /// γ and τ come from here; `agent` is set from `algo`/`equivariant`.
     pub train: TrainConfig,
@@ -367,6 +372,9 @@ fn build_learner<B: AutodiffBackend>(
             }
             if let Some(t) = config.init_temperature {
                 c.init_temperature = t;
+            }
+            if let Some(is) = config.cql_importance_sample {
+                c.importance_sample = is;
             }
             let c = c
                 .with_hidden(l.hidden[0])

@@ -189,6 +189,7 @@ fn collect_with_depth_then_dataset_round_trips_through_numpy() {
         cql_alpha: None,
         lr: None,
         init_temperature: None,
+        cql_importance_sample: None,
         train: TrainConfig {
             eval_episodes: 1,
             learner: LearnerConfig {

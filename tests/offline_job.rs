@@ -73,6 +73,7 @@ fn bag_to_transitions_to_checkpoints_that_load_online() {
             cql_alpha: None,
             lr: None,
             init_temperature: None,
+            cql_importance_sample: None,
             train: config.clone(),
         };
         let mut evals = Vec::new();
@@ -177,6 +178,7 @@ fn bad_bags_are_clear_errors() {
         cql_alpha: None,
         lr: None,
         init_temperature: None,
+        cql_importance_sample: None,
         train: config,
     };
     let err = offline::run::<B>(&offline, &out, &Default::default(), |_, _| {}).unwrap_err();

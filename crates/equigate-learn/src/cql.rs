@@ -108,6 +108,14 @@ pub struct CqlConfig {
     /// Temperature T of the logsumexp (default: `1.0`).
     #[config(default = 1.0)]
     pub cql_temp: f64,
+    /// Weigh the proposals by their densities ([`cql_ood_values`]; default: `true`, CORL's
+    /// `cql_importance_sample`); `false`: the plain logsumexp over the proposals and the
+    /// dataset action ([`cql_ood_values_plain`], CORL's other branch; the CQL paper's
+    /// CQL(H) without the sampling correction). With importance sampling a near-deterministic
+    /// policy's own actions carry a large log π and drop out of the soft maximum, so nothing
+    /// holds their values down; the plain form keeps them in.
+    #[config(default = true)]
+    pub importance_sample: bool,
     /// Seed of the networks' initialisation and of the learner's noise (default: `0`).
     #[config(default = 0)]
     pub seed: u64,
@@ -161,6 +169,24 @@ pub fn cql_ood_values<B: Backend>(
         vec![q_rand.sub_scalar(random_density), q_pi - log_pi, q_next_pi - next_log_pi],
         1,
     ); // [batch, 3n, 2]
+    logsumexp(cat.div_scalar(temp), 1).mul_scalar(temp).reshape([batch, 2])
+}
+
+/// The conservative soft maximum without importance sampling (CORL's
+/// `cql_importance_sample = False`): ood_j = T·logsumexp over the 3n proposals and the dataset
+/// action of Q_j/T, no densities.
+///
+/// # Shapes
+/// `q_data: [batch, 2]`, `q_rand, q_pi, q_next_pi: [batch, n, 2]` -> `[batch, 2]`.
+pub fn cql_ood_values_plain<B: Backend>(
+    q_data: Tensor<B, 2>,
+    q_rand: Tensor<B, 3>,
+    q_pi: Tensor<B, 3>,
+    q_next_pi: Tensor<B, 3>,
+    temp: f64,
+) -> Tensor<B, 2> {
+    let batch = q_rand.dims()[0];
+    let cat = Tensor::cat(vec![q_rand, q_data.reshape([batch, 1, 2]), q_next_pi, q_pi], 1);
     logsumexp(cat.div_scalar(temp), 1).mul_scalar(temp).reshape([batch, 2])
 }
 
@@ -348,15 +374,25 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> Cql<B, C, A> {
         let proposals = |k: usize| q_all.clone().narrow(0, b + k * b * n, b * n).reshape([b, n, 2]);
         let log_density =
             |lp: Tensor<B::InnerBackend, 2>| Tensor::<B, 3>::from_inner(lp.reshape([b, n, 1]));
-        let ood = cql_ood_values(
-            proposals(0),
-            proposals(1),
-            log_density(log_pi),
-            proposals(2),
-            log_density(next_log_pi),
-            act_dim,
-            self.config.cql_temp,
-        ); // [b, 2]
+        let ood = if self.config.importance_sample {
+            cql_ood_values(
+                proposals(0),
+                proposals(1),
+                log_density(log_pi),
+                proposals(2),
+                log_density(next_log_pi),
+                act_dim,
+                self.config.cql_temp,
+            )
+        } else {
+            cql_ood_values_plain(
+                q.clone(),
+                proposals(0),
+                proposals(1),
+                proposals(2),
+                self.config.cql_temp,
+            )
+        }; // [b, 2]
 
         let td_loss = (q.clone() - y).square().mean_dim(0).sum(); // mse(q1, y) + mse(q2, y)
         let gap = (ood - q.clone()).mean_dim(0); // [1, 2]
@@ -429,6 +465,27 @@ mod tests {
 
     fn t3(v: &[f32], shape: [usize; 3]) -> Tensor<Inner, 3> {
         Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
+    }
+
+    #[test]
+    fn plain_ood_values_are_the_logsumexp_with_the_dataset_action() {
+        // One state, one proposal of each kind, no densities: critic 1 ln(e + e⁰ + e² + e³)
+        // (uniform 1, data 0, π(s) 3, π(s') 2 in the order given), critic 2 all 0: ln 4.
+        let data = Tensor::<Inner, 2>::from_data(
+            TensorData::new(vec![0.0f32, 0.0], [1, 2]),
+            &Default::default(),
+        );
+        let y = cql_ood_values_plain(
+            data,
+            t3(&[1.0, 0.0], [1, 1, 2]),
+            t3(&[3.0, 0.0], [1, 1, 2]),
+            t3(&[2.0, 0.0], [1, 1, 2]),
+            1.0,
+        );
+        let y = y.into_data().to_vec::<f32>().unwrap();
+        let e = std::f64::consts::E;
+        assert!((f64::from(y[0]) - (e + 1.0 + e * e + e * e * e).ln()).abs() < 1e-5, "{y:?}");
+        assert!((f64::from(y[1]) - 4f64.ln()).abs() < 1e-5, "{y:?}");
     }
 
     #[test]
@@ -528,36 +585,44 @@ mod tests {
     #[test]
     fn the_conservative_term_pushes_unseen_actions_down() {
         // Dataset actions all at +0.5; with α_cql large, after some updates the critic ranks the
-        // dataset action above actions far from it.
-        let config = CqlConfig::new(2, 1)
-            .with_hidden(32)
-            .with_batch_size(32)
-            .with_q_lr(3e-3)
-            .with_cql_n_actions(8);
-        let device = Default::default();
-        let mut cql = build_mlp::<B>(config, &device).unwrap();
-        let mut buf = ReplayBuffer::new(64, 2, 1, 1).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(4);
-        for _ in 0..64 {
-            let obs = standard_normal(&mut rng, 2);
-            buf.push(Transition {
-                obs: &obs,
-                action: &[0.5],
-                reward: 0.0,
-                next_obs: &obs,
-                terminated: true,
-                truncated: false,
-            })
-            .unwrap();
+        // dataset action above actions far from it, with and without importance sampling.
+        for importance_sample in [true, false] {
+            let config = CqlConfig::new(2, 1)
+                .with_hidden(32)
+                .with_batch_size(32)
+                .with_q_lr(3e-3)
+                .with_cql_n_actions(8)
+                .with_importance_sample(importance_sample);
+            let device = Default::default();
+            let mut cql = build_mlp::<B>(config, &device).unwrap();
+            let mut buf = ReplayBuffer::new(64, 2, 1, 1).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(4);
+            for _ in 0..64 {
+                let obs = standard_normal(&mut rng, 2);
+                buf.push(Transition {
+                    obs: &obs,
+                    action: &[0.5],
+                    reward: 0.0,
+                    next_obs: &obs,
+                    terminated: true,
+                    truncated: false,
+                })
+                .unwrap();
+            }
+            for _ in 0..60 {
+                let batch = buf.sample::<B>(32, &device).unwrap();
+                cql.update_critics(&batch);
+            }
+            let obs = Tensor::<Inner, 2>::from_floats([[0.3, -0.2], [0.3, -0.2]], &device);
+            let act = Tensor::<Inner, 2>::from_floats([[0.5], [-0.9]], &device);
+            let q = cql.sac.q.valid().q(obs, act).min_dim(1).into_data().to_vec::<f32>().unwrap();
+            assert!(
+                q[0] > q[1] + 0.1,
+                "importance sampling {importance_sample}: Q(s, dataset a) {} vs Q(s, unseen a) {}",
+                q[0],
+                q[1]
+            );
         }
-        for _ in 0..60 {
-            let batch = buf.sample::<B>(32, &device).unwrap();
-            cql.update_critics(&batch);
-        }
-        let obs = Tensor::<Inner, 2>::from_floats([[0.3, -0.2], [0.3, -0.2]], &device);
-        let act = Tensor::<Inner, 2>::from_floats([[0.5], [-0.9]], &device);
-        let q = cql.sac.q.valid().q(obs, act).min_dim(1).into_data().to_vec::<f32>().unwrap();
-        assert!(q[0] > q[1] + 0.1, "Q(s, dataset a) {} vs Q(s, unseen a) {}", q[0], q[1]);
     }
 
     fn check_sac_loads<C, A>(cql: &Cql<B, C, A>, sac: Sac<B, C, A>, dir: &Path)
