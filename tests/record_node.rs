@@ -154,3 +154,47 @@ fn sigkill_leaves_a_bag_that_recovers_and_decodes() {
     assert!(counts.get("/joint_states").copied().unwrap_or(0) >= 20, "{counts:?}\n{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Cyclone DDS peer publishes /joint_states and the commands best effort, where the graph
+/// expects reliable: record_node adapts its subscriptions to the offers, as `ros2 bag record`
+/// does, records both and writes the best-effort offers into the bag.
+#[test]
+fn best_effort_publishers_are_recorded() {
+    if skip() {
+        return;
+    }
+    let cyclone = Command::new("python3").args(["-c", "import cyclonedds"]).status();
+    assert!(
+        cyclone.is_ok_and(|s| s.success()),
+        "PyPI cyclonedds is needed (tests/requirements.txt)"
+    );
+    let dir = temp_dir("best-effort");
+    let bag = dir.join("bag");
+    let script = r#"
+        PYTHONPATH=tests/interop python3 tests/interop/peer.py talk --best-effort --duration 6 \
+            --rate 50 > "$DIR/peer.log" & peer=$!
+        "$EQ" record --ros-args -p output:="$BAG" \
+            -p topics:="[/joint_states, /forward_velocity_controller/commands]" & rec=$!
+        sleep 4
+        kill -INT $rec
+        wait $rec
+        wait $peer
+    "#;
+    let out = in_netns(script, &dir, &bag);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "record_node failed ({}):\n{log}", out.status);
+    assert!(log.contains("subscribed best effort"), "no adaptation logged:\n{log}");
+    let reader = BagReader::open(&bag).unwrap();
+    let mut counts = BTreeMap::<String, usize>::new();
+    for msg in reader.messages(&TopicFilter::All).unwrap() {
+        *counts.entry(msg.unwrap().topic.to_string()).or_default() += 1;
+    }
+    println!("best-effort peer at 50 Hz, about 4 s recorded: {counts:?}");
+    for topic in ["/joint_states", "/forward_velocity_controller/commands"] {
+        assert!(counts.get(topic).copied().unwrap_or(0) >= 50, "{topic}: {counts:?}\n{log}");
+        let t = reader.topics().iter().find(|t| t.name == topic).unwrap();
+        assert_eq!(t.offered_qos.len(), 1, "{t:?}");
+        assert_eq!(t.offered_qos[0].reliability, Reliability::BestEffort, "{t:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,11 +6,13 @@
 //! equigate record --ros-args -p use_sim_time:=true -p metadata_version:=5   # lockstep, Humble
 //! ```
 //!
-//! Subscribes to each topic of `topics` with the type and QoS it has in the graph
-//! ([`GRAPH_TOPICS`]: reliable keep last 10 for states and commands, best effort keep last 5 for
-//! the depth image). A topic enters the bag at its first message, with the QoS profiles its
-//! publishers offer as DDS discovery announces them (as `ros2 bag record` writes
-//! `offered_qos_profiles`; the graph's QoS for a topic without a known publisher). Every message
+//! Subscribes to each topic of `topics` with the type it has in the graph ([`GRAPH_TOPICS`]) once
+//! DDS discovery knows a publisher of it, with a QoS adapted to what the publishers offer, as
+//! `ros2 bag record` does: reliable only if every publisher is reliable, transient local only if
+//! every publisher is, keep last 10 (5 for the depth image). A topic enters the bag at its first
+//! message, with the QoS profiles its publishers offer as discovery announces them (as
+//! `ros2 bag record` writes `offered_qos_profiles`; the graph's QoS — reliable keep last 10,
+//! best effort keep last 5 for the depth image — for a topic without a known publisher). Every message
 //! is re-serialized as CDR and written with its receive time as log time: the wall clock (ns since the Unix epoch), or with `use_sim_time` the latest `/clock`
 //! (ns since the start of simulation, 0 before the first). On SIGINT/SIGTERM it finishes the bag
 //! (MCAP summary and footer, then `metadata.yaml`) and logs the messages per topic. A recorder
@@ -33,8 +35,8 @@ use equigate_ros::msg::{
     to_cdr, CameraInfo, Clock, DiagnosticArray, Float32, Float64MultiArray, Image, JointState,
     PointStamped, RosMsg, Time,
 };
-use equigate_ros::ros2_client::Subscription;
-use equigate_ros::{qos_reliable, qos_sensor_data, Params, Ros, RosArgs};
+use equigate_ros::ros2_client::{QosProfile, Subscription};
+use equigate_ros::{Params, Ros, RosArgs};
 use serde::{Deserialize, Serialize};
 
 /// Chunk compression of the bag's MCAP file.
@@ -270,8 +272,29 @@ fn typed<M: RosMsg>(
     Ok((Box::new(Typed { sub, clock }), format!("{}/msg/{}", M::PACKAGE, M::NAME)))
 }
 
-fn subscribe(ros: &mut Ros, topic: &str, t: GraphTopic) -> Result<(Box<dyn CdrSource>, String)> {
-    let qos = if t.sensor_data { qos_sensor_data() } else { qos_reliable() };
+/// `pkg/msg/Type` of a graph type.
+fn type_name(t: GraphType) -> String {
+    fn of<M: RosMsg>() -> String {
+        format!("{}/msg/{}", M::PACKAGE, M::NAME)
+    }
+    match t {
+        GraphType::JointState => of::<JointState>(),
+        GraphType::PointStamped => of::<PointStamped>(),
+        GraphType::Float64MultiArray => of::<Float64MultiArray>(),
+        GraphType::Clock => of::<Clock>(),
+        GraphType::DiagnosticArray => of::<DiagnosticArray>(),
+        GraphType::Float32 => of::<Float32>(),
+        GraphType::Image => of::<Image>(),
+        GraphType::CameraInfo => of::<CameraInfo>(),
+    }
+}
+
+fn subscribe(
+    ros: &mut Ros,
+    topic: &str,
+    t: GraphTopic,
+    qos: QosProfile,
+) -> Result<(Box<dyn CdrSource>, String)> {
     match t.msg {
         GraphType::JointState => typed::<JointState>(ros, topic, qos, no_clock),
         GraphType::PointStamped => typed::<PointStamped>(ros, topic, qos, no_clock),
@@ -284,16 +307,42 @@ fn subscribe(ros: &mut Ros, topic: &str, t: GraphTopic) -> Result<(Box<dyn CdrSo
     }
 }
 
+/// The subscription QoS that receives from every publisher in `offered` (non-empty), as
+/// `ros2 bag record` adapts its request to the offers (rosbag2_transport's
+/// `Rosbag2QoS::adapt_request_to_offers`): reliable when every publisher offers reliable, else
+/// best effort (a reliable reader never matches a best-effort writer); transient local when
+/// every publisher offers it, else volatile; keep last `depth`.
+fn adapted_qos(offered: &[Qos], depth: usize) -> QosProfile {
+    use equigate_ros::ros2_client::qos;
+    let reliability = if offered.iter().all(|q| q.reliability == Reliability::Reliable) {
+        qos::Reliability::Reliable { when_full: qos::WhenFull::DEFAULT }
+    } else {
+        qos::Reliability::BestEffort
+    };
+    let durability = if offered.iter().all(|q| q.durability == Durability::TransientLocal) {
+        qos::Durability::TransientLocal
+    } else {
+        qos::Durability::Volatile
+    };
+    QosProfile::subscription_default()
+        .reliability(reliability)
+        .durability(durability)
+        .history(qos::History::KeepLast { depth })
+}
+
 /// A recorded topic (or, with `record: false`, `/clock` read only for the time).
 struct Source {
     topic: String,
+    /// Its place in the graph (type, QoS class).
+    graph: GraphTopic,
     /// Added to the bag at the first message (or at the end), with the QoS its publishers offer.
     id: Option<TopicId>,
     record: bool,
     type_name: String,
     /// The graph's QoS for the topic, recorded when discovery has announced no publisher.
     graph_qos: Qos,
-    reader: Box<dyn CdrSource>,
+    /// The subscription, made once discovery knows a publisher ([`Recorder::connect`]).
+    reader: Option<Box<dyn CdrSource>>,
     written: u64,
     bad: u64,
 }
@@ -372,18 +421,29 @@ struct Recorder {
 }
 
 impl Recorder {
-    /// Subscribes to every configured topic (and with `use_sim_time` to `/clock`, recorded or
-    /// not, polled first so that each turn's messages get the latest simulated time). Topics
-    /// enter the bag at their first message, when discovery knows their publishers
-    /// ([`Recorder::add_topic`]).
+    /// Prepares every configured topic (and with `use_sim_time` `/clock`, recorded or not,
+    /// polled first so that each turn's messages get the latest simulated time). Each is
+    /// subscribed once a publisher is discovered ([`Recorder::connect`]) and enters the bag at its
+    /// first message ([`Recorder::add_topic`]).
     fn new(ros: &mut Ros, config: &RecordConfig, writer: BagWriter) -> Result<Recorder> {
         let mut sources = Vec::new();
         let source = |ros: &mut Ros, topic: &str, record: bool| -> Result<Source> {
-            let t = graph_topic(topic)?;
-            let (reader, type_name) = subscribe(ros, topic, t)?;
-            let graph_qos = if t.sensor_data { Qos::sensor_data(5) } else { Qos::reliable(10) };
+            let graph = graph_topic(topic)?;
+            let type_name = type_name(graph.msg);
+            let graph_qos = if graph.sensor_data { Qos::sensor_data(5) } else { Qos::reliable(10) };
             let topic = ros.resolve(topic)?;
-            Ok(Source { topic, id: None, record, type_name, graph_qos, reader, written: 0, bad: 0 })
+            let (id, reader) = (None, None);
+            Ok(Source {
+                topic,
+                graph,
+                id,
+                record,
+                type_name,
+                graph_qos,
+                reader,
+                written: 0,
+                bad: 0,
+            })
         };
         for topic in &config.topics {
             sources.push(source(ros, topic, true)?);
@@ -398,6 +458,42 @@ impl Recorder {
         let use_sim_time = config.use_sim_time;
         let warn_due = Every::hz(1.0);
         Ok(Recorder { writer, sources, use_sim_time, sim_now: 0, write_errors: 0, warn_due })
+    }
+
+    /// Subscribes to each topic that has none yet and whose publishers discovery now knows,
+    /// with the QoS adapted to their offers ([`adapted_qos`]; the graph's depth), as
+    /// `ros2 bag record` does, so that a best-effort publisher is recorded even where the graph
+    /// expects reliable. Messages sent before the subscription matched are not recorded.
+    ///
+    /// # Errors
+    /// DDS failures creating a subscription.
+    fn connect(&mut self, ros: &mut Ros) -> Result<()> {
+        for s in self.sources.iter_mut().filter(|s| s.reader.is_none()) {
+            let offered = offered_qos(ros, &s.topic);
+            if offered.is_empty() {
+                continue;
+            }
+            let qos = adapted_qos(&offered, s.graph_qos.depth as usize);
+            let reliable = matches!(
+                qos.reliability,
+                equigate_ros::ros2_client::qos::Reliability::Reliable { .. }
+            );
+            let (reader, _) = subscribe(ros, &s.topic, s.graph, qos)?;
+            s.reader = Some(reader);
+            let graph_reliable = s.graph_qos.reliability == Reliability::Reliable;
+            let how = if reliable { "reliable" } else { "best effort" };
+            if reliable != graph_reliable {
+                tracing::warn!(
+                    "{}: subscribed {how}, adapted to its {} publisher(s); the graph expects {}",
+                    s.topic,
+                    offered.len(),
+                    if graph_reliable { "reliable" } else { "best effort" }
+                );
+            } else {
+                tracing::info!("{}: subscribed {how} ({} publisher(s))", s.topic, offered.len());
+            }
+        }
+        Ok(())
     }
 
     /// Adds `source`'s topic to the bag with the QoS profiles its discovered publishers offer
@@ -419,7 +515,8 @@ impl Recorder {
         let mut arrived = false;
         for s in &mut self.sources {
             for _ in 0..MAX_TAKE_PER_TURN {
-                let taken = match s.reader.take_cdr() {
+                let Some(reader) = &s.reader else { break };
+                let taken = match reader.take_cdr() {
                     Ok(Some(taken)) => taken,
                     Ok(None) => break,
                     Err(e) => {
@@ -520,9 +617,12 @@ pub fn run(args: RosArgs) -> Result<()> {
     );
 
     let start = Instant::now();
-    let mut status_due = Every::hz(0.2);
+    let (mut status_due, mut connect_due) = (Every::hz(0.2), Every::hz(20.0));
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed().as_secs_f64();
+        if connect_due.due(now) {
+            recorder.connect(&mut ros)?;
+        }
         let arrived = recorder.poll(&ros, now);
         if status_due.due(now) {
             tracing::info!("{}", recorder.counts());
@@ -577,6 +677,27 @@ fn utc_stamp(t: Time) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subscriptions_adapt_to_every_offer() {
+        use equigate_ros::ros2_client::qos;
+        let reliable = Qos::reliable(10);
+        let best_effort = Qos::sensor_data(5);
+        let latched = Qos { durability: Durability::TransientLocal, ..Qos::reliable(1) };
+        let q = adapted_qos(&[reliable, reliable], 10);
+        assert!(matches!(q.reliability, qos::Reliability::Reliable { .. }));
+        assert_eq!(
+            (q.durability, q.history),
+            (qos::Durability::Volatile, qos::History::KeepLast { depth: 10 })
+        );
+        // One best-effort writer among reliable ones: a reliable reader would miss it.
+        let q = adapted_qos(&[reliable, best_effort], 10);
+        assert_eq!(q.reliability, qos::Reliability::BestEffort);
+        // Transient local only if every writer keeps its samples for late joiners.
+        assert_eq!(adapted_qos(&[latched, latched], 5).durability, qos::Durability::TransientLocal);
+        assert_eq!(adapted_qos(&[latched, reliable], 5).durability, qos::Durability::Volatile);
+        assert_eq!(adapted_qos(&[latched], 5).history, qos::History::KeepLast { depth: 5 });
+    }
 
     #[test]
     fn utc_stamp_matches_known_dates() {

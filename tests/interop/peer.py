@@ -3,6 +3,7 @@
     python3 tests/interop/peer.py listen --count 3 --timeout 30   # receive from the Rust talker
     python3 tests/interop/peer.py listen --image 3                # ... and N depth images too
     python3 tests/interop/peer.py talk --duration 15              # publish to the Rust listener
+    python3 tests/interop/peer.py talk --best-effort              # ... with best-effort writers
     python3 tests/interop/peer.py call-reset --service /talker/reset  # std_srvs/Trigger, Cyclone mapping
 
 Run only inside a network namespace with just `lo`. Prints one line per check and exits 0 when
@@ -86,10 +87,11 @@ def call_reset(service: str, timeout: float) -> int:
     return 1
 
 
-def talk(duration: float, rate_hz: float) -> int:
+def talk(duration: float, rate_hz: float, best_effort: bool) -> int:
     dp = pc.participant()
-    js_writer = pc.writer(dp, pc.JOINT_STATES, pc.JointState)
-    cmd_writer = pc.writer(dp, pc.COMMANDS, pc.Float64MultiArray)
+    make = pc.sensor_writer if best_effort else pc.writer
+    js_writer = make(dp, pc.JOINT_STATES, pc.JointState)
+    cmd_writer = make(dp, pc.COMMANDS, pc.Float64MultiArray)
     end = time.monotonic() + duration
     k = 0
     while time.monotonic() < end:
@@ -114,12 +116,13 @@ def main() -> int:
     tp = sub.add_parser("talk")
     tp.add_argument("--duration", type=float, default=15.0)
     tp.add_argument("--rate", type=float, default=20.0)
+    tp.add_argument("--best-effort", action="store_true", help="sensor-data QoS writers")
     a = ap.parse_args()
     if a.mode == "listen":
         return listen(a.count, a.image, a.timeout)
     if a.mode == "call-reset":
         return call_reset(a.service, a.timeout)
-    return talk(a.duration, a.rate)
+    return talk(a.duration, a.rate, a.best_effort)
 
 
 if __name__ == "__main__":

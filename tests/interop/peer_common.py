@@ -236,3 +236,7 @@ def sensor_reader(dp: DomainParticipant, name: str, ty) -> DataReader:
 
 def writer(dp: DomainParticipant, name: str, ty) -> DataWriter:
     return DataWriter(dp, Topic(dp, name, ty, qos=reliable_qos()), qos=reliable_qos())
+
+
+def sensor_writer(dp: DomainParticipant, name: str, ty) -> DataWriter:
+    return DataWriter(dp, Topic(dp, name, ty, qos=sensor_qos()), qos=sensor_qos())
