@@ -11,15 +11,7 @@ use equigate::train::{LearnerConfig, TrainConfig};
 type B = Autodiff<Flex>;
 
 /// One box beside the arm in the +y sector; no table.
-const ONE_BOX_TASK: &str = "\
-control_period_s: 0.04
-max_episode_steps: 100
-success_threshold_m: 0.05
-boxes:
-  - center_m: [0.0, 0.45, 0.25]
-    half_extents_m: [0.15, 0.12, 0.25]
-    yaw_rad: 0.0
-";
+const ONE_BOX_TASK: &str = "config/tasks/ur5e_reach_one_box.yaml";
 
 #[test]
 #[ignore = "fails today (AUROC 0.54, map 0.089 vs 0.083 after 5000 updates): the detector does not \
@@ -27,8 +19,7 @@ boxes:
 fn lambda_map_is_brighter_at_the_obstacle_than_elsewhere() {
     let dir = std::env::temp_dir().join(format!("equigate-detect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let task = dir.join("one_box.yaml");
-    std::fs::write(&task, ONE_BOX_TASK).unwrap();
+    let task = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ONE_BOX_TASK);
     let config = TrainConfig {
         task: Some(task.display().to_string()),
         learner: LearnerConfig {
