@@ -11,9 +11,10 @@
 //! `ros2 bag record` does: reliable only if every publisher is reliable, transient local only if
 //! every publisher is, keep last 10 (5 for the depth image). A topic enters the bag at its first
 //! message, with the QoS profiles its publishers offer as discovery announces them (as
-//! `ros2 bag record` writes `offered_qos_profiles`; the graph's QoS — reliable keep last 10,
-//! best effort keep last 5 for the depth image — for a topic without a known publisher). Every message
-//! is re-serialized as CDR and written with its receive time as log time: the wall clock (ns since the Unix epoch), or with `use_sim_time` the latest `/clock`
+//! `ros2 bag record` writes `offered_qos_profiles`). A topic without a known publisher is listed
+//! with the graph's QoS: reliable keep last 10, or best effort keep last 5 for the depth image.
+//! Every message is re-serialized as CDR and written with its receive time as log time: the wall
+//! clock (ns since the Unix epoch), or with `use_sim_time` the latest `/clock`
 //! (ns since the start of simulation, 0 before the first). On SIGINT/SIGTERM it finishes the bag
 //! (MCAP summary and footer, then `metadata.yaml`) and logs the messages per topic. A recorder
 //! killed with SIGKILL leaves the complete chunks and no metadata.yaml; `equigate_bag::BagReader`
@@ -261,15 +262,15 @@ fn no_clock<M>(_: &M) -> Option<i64> {
     None
 }
 
-/// A subscription to `topic` of type `M`, and the type's name `pkg/msg/Type`.
+/// A subscription to `topic` of type `M`.
 fn typed<M: RosMsg>(
     ros: &mut Ros,
     topic: &str,
-    qos: equigate_ros::ros2_client::QosProfile,
+    qos: QosProfile,
     clock: fn(&M) -> Option<i64>,
-) -> Result<(Box<dyn CdrSource>, String)> {
+) -> Result<Box<dyn CdrSource>> {
     let sub = ros.subscription::<M>(topic, qos)?;
-    Ok((Box::new(Typed { sub, clock }), format!("{}/msg/{}", M::PACKAGE, M::NAME)))
+    Ok(Box::new(Typed { sub, clock }))
 }
 
 /// `pkg/msg/Type` of a graph type.
@@ -289,12 +290,13 @@ fn type_name(t: GraphType) -> String {
     }
 }
 
+/// A subscription to `topic` with its graph type `t`.
 fn subscribe(
     ros: &mut Ros,
     topic: &str,
     t: GraphTopic,
     qos: QosProfile,
-) -> Result<(Box<dyn CdrSource>, String)> {
+) -> Result<Box<dyn CdrSource>> {
     match t.msg {
         GraphType::JointState => typed::<JointState>(ros, topic, qos, no_clock),
         GraphType::PointStamped => typed::<PointStamped>(ros, topic, qos, no_clock),
@@ -432,15 +434,14 @@ impl Recorder {
             let type_name = type_name(graph.msg);
             let graph_qos = if graph.sensor_data { Qos::sensor_data(5) } else { Qos::reliable(10) };
             let topic = ros.resolve(topic)?;
-            let (id, reader) = (None, None);
             Ok(Source {
                 topic,
                 graph,
-                id,
+                id: None,
                 record,
                 type_name,
                 graph_qos,
-                reader,
+                reader: None,
                 written: 0,
                 bad: 0,
             })
@@ -478,8 +479,7 @@ impl Recorder {
                 qos.reliability,
                 equigate_ros::ros2_client::qos::Reliability::Reliable { .. }
             );
-            let (reader, _) = subscribe(ros, &s.topic, s.graph, qos)?;
-            s.reader = Some(reader);
+            s.reader = Some(subscribe(ros, &s.topic, s.graph, qos)?);
             let graph_reliable = s.graph_qos.reliability == Reliability::Reliable;
             let how = if reliable { "reliable" } else { "best effort" };
             if reliable != graph_reliable {
