@@ -74,6 +74,11 @@ pub struct DetectorNodeConfig {
     pub learning_starts: usize,
     /// Replay capacity (default: `100000`).
     pub buffer_size: usize,
+    /// Most updates the detector may owe, one per transition (default: `1000`). When
+    /// transitions arrive faster than it learns, the surplus beyond this is forgiven (the replay
+    /// buffer still holds them), so that λ stays current; a large value makes it learn from
+    /// every transition, catching up when the stream pauses.
+    pub max_owed_updates: usize,
 }
 
 impl Default for DetectorNodeConfig {
@@ -98,6 +103,7 @@ impl Default for DetectorNodeConfig {
             gate_checkpoint: String::new(),
             learning_starts: 1000,
             buffer_size: 100_000,
+            max_owed_updates: 1000,
         }
     }
 }
@@ -108,8 +114,10 @@ impl DetectorNodeConfig {
         if !(self.map_rate_hz.is_finite() && self.map_rate_hz > 0.0) {
             bail!("parameter `map_rate_hz` = {} must be positive", self.map_rate_hz);
         }
-        if self.map_capacity == 0 || self.buffer_size == 0 {
-            bail!("parameters `map_capacity` and `buffer_size` must be positive");
+        if self.map_capacity == 0 || self.buffer_size == 0 || self.max_owed_updates == 0 {
+            bail!(
+                "parameters `map_capacity`, `buffer_size` and `max_owed_updates` must be positive"
+            );
         }
         Ok(())
     }
@@ -204,17 +212,15 @@ pub struct OnlineDetector<B: AutodiffBackend> {
     batch_size: usize,
     learning_starts: usize,
     device: B::Device,
-    /// Updates owed: one per transition, done by [`OnlineDetector::update`] as time allows.
-    credit: f64,
+    /// Updates owed: one per transition, done by [`OnlineDetector::update`] as time allows, at
+    /// most `max_owed`.
+    owed: usize,
+    max_owed: usize,
     /// Transitions seen.
     pub transitions: u64,
     /// The latest update's scalars.
     pub last_metrics: Option<DetectorMetrics>,
 }
-
-/// Most updates an [`OnlineDetector`] owes; beyond, transitions arrive faster than it learns
-/// and the surplus is forgiven (the replay buffer still holds them).
-pub const MAX_UPDATE_CREDIT: f64 = 1000.0;
 
 impl<B: AutodiffBackend> OnlineDetector<B> {
     /// Builds everything from the node config.
@@ -247,7 +253,8 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
             batch_size: train.learner.batch_size,
             learning_starts: config.learning_starts.max(train.learner.batch_size),
             device: device.clone(),
-            credit: 0.0,
+            owed: 0,
+            max_owed: config.max_owed_updates,
             transitions: 0,
             last_metrics: None,
             model,
@@ -298,7 +305,7 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         })?;
         self.transitions += 1;
         if self.learn && self.buffer.len() >= self.learning_starts {
-            self.credit = (self.credit + 1.0).min(MAX_UPDATE_CREDIT);
+            self.owed = (self.owed + 1).min(self.max_owed);
         }
         let lambda = self.detector.lambda(&obs, &action)[0];
         if self.map.add(ee, lambda) {
@@ -359,10 +366,10 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
     pub fn update(&mut self, budget: std::time::Duration) -> anyhow::Result<usize> {
         let start = std::time::Instant::now();
         let mut done = 0;
-        while self.credit >= 1.0 && (done == 0 || start.elapsed() < budget) {
+        while self.owed > 0 && (done == 0 || start.elapsed() < budget) {
             let batch = self.buffer.sample::<B>(self.batch_size, &self.device)?;
             self.last_metrics = Some(self.detector.train_step(&batch));
-            self.credit -= 1.0;
+            self.owed -= 1;
             done += 1;
         }
         Ok(done)
@@ -371,6 +378,11 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
     /// Updates done so far.
     pub fn updates(&self) -> u64 {
         self.detector.updates()
+    }
+
+    /// Updates owed (at most `max_owed_updates`).
+    pub fn owed(&self) -> usize {
+        self.owed
     }
 }
 
@@ -487,6 +499,31 @@ mod tests {
         assert!(det.write_pngs(&dir, Some(&small)).is_err());
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(det.map().len(), 3);
+    }
+
+    #[test]
+    fn owed_updates_are_one_per_transition_up_to_the_cap() {
+        use burn::backend::{Autodiff, Flex};
+        let owed = |max_owed_updates| {
+            let config = DetectorNodeConfig {
+                learning_starts: 4,
+                max_owed_updates,
+                ..DetectorNodeConfig::default()
+            };
+            let mut det =
+                OnlineDetector::<Autodiff<Flex>>::new(&config, &Default::default()).unwrap();
+            let home = det.model().env().q().to_vec();
+            let s = State { q: home, qdot: vec![0.0; 6], goal: Vector3::new(0.4, 0.2, 0.3) };
+            for _ in 0..300 {
+                det.observe(&s, &[0.3; 6], &s).unwrap();
+            }
+            det.owed()
+        };
+        // Learning starts at one batch (256 by default): transitions 256..=300 are owed.
+        assert_eq!(owed(1000), 45);
+        assert_eq!(owed(10), 10, "the surplus is forgiven");
+        let zero = DetectorNodeConfig { max_owed_updates: 0, ..DetectorNodeConfig::default() };
+        assert!(zero.validate().is_err());
     }
 
     #[test]

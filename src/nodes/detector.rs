@@ -176,11 +176,12 @@ pub fn run(args: RosArgs) -> Result<()> {
         if status_due.due(now) {
             let mean = lambda_sum.0 / lambda_sum.1.max(1) as f64;
             tracing::info!(
-                "{} transitions ({} state pairs dropped: resets, no command), {} updates, mean λ \
-                 {mean:.3}, {} bad inputs",
+                "{} transitions ({} state pairs dropped: resets, no command), {} updates ({} \
+                 owed), mean λ {mean:.3}, {} bad inputs",
                 assembler.produced,
                 assembler.dropped,
                 detector.updates(),
+                detector.owed(),
                 bad_inputs
             );
             lambda_sum = (0.0, 0);
