@@ -113,7 +113,8 @@ pub struct CqlConfig {
     /// dataset action ([`cql_ood_values_plain`], CORL's other branch; the CQL paper's
     /// CQL(H) without the sampling correction). With importance sampling a near-deterministic
     /// policy's own actions carry a large log π and drop out of the soft maximum, so nothing
-    /// holds their values down; the plain form keeps them in.
+    /// holds their values down; the plain form keeps them in. (On the UR5e reach this was not
+    /// what held CQL back; its actor learning rate was: BENCHMARKS.md.)
     #[config(default = true)]
     pub importance_sample: bool,
     /// Seed of the networks' initialisation and of the learner's noise (default: `0`).
