@@ -6,7 +6,14 @@
 # the root package is selected.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-ws=${COLCON_WS:-$(mktemp -d /tmp/equigate-colcon.XXXXXX)}
+if [ -n "${COLCON_WS:-}" ]; then
+  ws=$COLCON_WS
+else
+  # A throwaway workspace holds a whole release build: remove it on exit, or every run leaves
+  # gigabytes in /tmp (that is how a CI disk filled up).
+  ws=$(mktemp -d /tmp/equigate-colcon.XXXXXX)
+  trap 'rm -rf "$ws"' EXIT
+fi
 mkdir -p "$ws/src"
 ln -sfn "$repo" "$ws/src/equigate"
 cd "$ws"
