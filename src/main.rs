@@ -61,6 +61,10 @@ enum Command {
         /// cores; default: the config's, the paper's order in the shipped configs).
         #[arg(long)]
         pipelined: bool,
+        /// PE-SAC: train the standard actor π_N on every state, not only where the state gate
+        /// picks it (`learner.pi_n_all_states`; default: the config's).
+        #[arg(long)]
+        pi_n_all_states: bool,
         /// Start the networks from a `sac` / `equi-sac` run or an `equigate offline` run
         /// (repeat: for PE-SAC, one of each starts both branches).
         #[arg(long = "init-from")]
@@ -455,6 +459,7 @@ fn main() -> anyhow::Result<()> {
             out,
             resume,
             pipelined,
+            pi_n_all_states,
             init_from,
             device,
         } => {
@@ -465,6 +470,13 @@ fn main() -> anyhow::Result<()> {
                     "--pipelined changes the config; a resumed run keeps its own"
                 );
                 config.learner.pipelined = true;
+            }
+            if pi_n_all_states {
+                anyhow::ensure!(
+                    !resume,
+                    "--pi-n-all-states changes the config; a resumed run keeps its own"
+                );
+                config.learner.pi_n_all_states = true;
             }
             if !init_from.is_empty() {
                 anyhow::ensure!(!resume, "--init-from starts a new run; it cannot be resumed into");

@@ -136,6 +136,10 @@ pub struct LearnerConfig {
     /// steps, which then read the gates of the previous update (default: `false`, the paper's
     /// order; `true` is about 1.5x faster on two cores, BENCHMARKS.md; [`PeSacConfig::pipelined`]).
     pub pipelined: bool,
+    /// PE-SAC: train the standard actor π_N on every state of the batch, not only where the
+    /// state gate picks it (default: `false`, the paper's hard product of experts;
+    /// [`PeSacConfig::pi_n_all_states`]).
+    pub pi_n_all_states: bool,
 }
 
 impl Default for LearnerConfig {
@@ -154,6 +158,7 @@ impl Default for LearnerConfig {
             init_temperature: sac.init_temperature,
             gate_warmup_updates: pe.gate_warmup_updates,
             pipelined: pe.pipelined,
+            pi_n_all_states: pe.pi_n_all_states,
         }
     }
 }
@@ -240,6 +245,7 @@ impl TrainConfig {
             .with_gate_lr(l.lr)
             .with_gate_warmup_updates(l.gate_warmup_updates)
             .with_pipelined(l.pipelined)
+            .with_pi_n_all_states(l.pi_n_all_states)
     }
 }
 

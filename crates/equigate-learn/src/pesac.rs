@@ -115,6 +115,19 @@ pub struct PeSacConfig {
     /// (BENCHMARKS.md "Learning core: speed").
     #[config(default = false)]
     pub pipelined: bool,
+    /// Train the standard actor π_N on every state of the batch, not only where λζ = 1
+    /// (default: `false`, the paper's hard product of experts \[I\]).
+    ///
+    /// With the hard gate each actor otherwise learns only on the states the state gate sends
+    /// to it, so π_N, which takes over near the symmetry breaking, sees few states and none
+    /// just outside the gated region. When `true`, π_N also gets the actor loss
+    /// α log π_N(ã|s) − min_j((1−λ̃)Q_E^j + λ̃Q_N^j)(s, ã) with ã ~ π_N on the λζ = 0 rows (the
+    /// same gated critic as the acting policy's loss), so it is a complete SAC actor of the
+    /// gated Q wherever the gate switches to it. π_E, Q_E, Q_N, the gates and the acting
+    /// policy are unchanged; α still follows the acting policy's entropy. Costs one more π_N
+    /// and gated-critic pass over the λζ = 0 rows.
+    #[config(default = false)]
+    pub pi_n_all_states: bool,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -345,6 +358,11 @@ impl<B: Backend> HardGate<B> {
     /// λ ≡ 0 (`rows` rows): the equivariant branch everywhere.
     pub fn zeros(rows: usize, device: &B::Device) -> Self {
         Self { lambda: Tensor::zeros([rows, 1], device), ones: 0, rows, order: (0..rows).collect() }
+    }
+
+    /// Row indices with λ = 0, ascending.
+    pub fn rows_e(&self) -> &[usize] {
+        &self.order[..self.rows - self.ones]
     }
 
     /// Whether some row uses the equivariant branch (λ = 0).
@@ -754,7 +772,9 @@ impl<B: AutodiffBackend> PeSac<B> {
     /// ã is that expert's reparameterised tanh-Gaussian sample and log π its log-likelihood;
     /// λ̃ = hard(p_ω(s, ã)) (stop-gradient); L_π = mean[α log π(ã|s) −
     /// min_j((1−λ̃)Q_E^j + λ̃Q_N^j)(s,ã)] with the critics frozen (no-grad copies: the gradient
-    /// reaches ã only). Returns (L_π, log π(ã|s) `[batch, 1]` without graph, λζ fraction).
+    /// reaches ã only). With [`PeSacConfig::pi_n_all_states`] π_N also gets this loss for its
+    /// own samples on the λζ = 0 rows (added to L_π, divided by the batch). Returns (L_π,
+    /// log π(ã|s) of the acting policy `[batch, 1]` without graph, λζ fraction).
     pub fn update_actor(
         &mut self,
         batch: &Batch<B>,
@@ -769,24 +789,60 @@ impl<B: AutodiffBackend> PeSac<B> {
             let (a, log_pi) = tanh_gaussian(mean, log_std, eps.clone());
             Tensor::cat(vec![a, log_pi], 1) // [rows, act_dim + 1]
         };
-        let a_and_log_pi = lambda_zeta.lift::<B>().mix(
-            &[obs.clone(), eps],
-            |x| sample(self.pi_e.forward(x[0].clone()), &x[1]),
-            |x| sample(self.pi_n.forward(x[0].clone()), &x[1]),
-        );
-        let pi = a_and_log_pi.clone().narrow(1, 0, act_dim); // ã, [batch, act_dim]
-        let log_pi = a_and_log_pi.narrow(1, act_dim, 1); // [batch, 1]
+        let rows_e = lambda_zeta.rows_e().to_vec();
+        let pi_n_everywhere = self.config.pi_n_all_states && !rows_e.is_empty();
+        // (states, [ã | log π] the loss is summed over, the acting policy's log π [batch, 1]).
+        let (states, a_and_log_pi, acting_log_pi) = if pi_n_everywhere {
+            // π_N on all `rows` rows, then π_E on the λζ = 0 rows: [rows + |rows_e|, *].
+            let device = obs.device();
+            let index = |r: Vec<i64>| {
+                let n = r.len();
+                Tensor::<B, 1, Int>::from_data(TensorData::new(r, [n]), &device)
+            };
+            let e_index = index(rows_e.iter().map(|&r| r as i64).collect());
+            let obs_e = obs.clone().select(0, e_index.clone());
+            // The same noise as the paper's order, so π_E's samples and the RNG stream do not
+            // change: π_N's extra samples share ε with π_E's on the λζ = 0 rows.
+            let eps_e = eps.clone().select(0, e_index);
+            let n = sample(self.pi_n.forward(obs.clone()), &eps);
+            let e = sample(self.pi_e.forward(obs_e.clone()), &eps_e);
+            let both = Tensor::cat(vec![n, e], 0);
+            // The acting policy's row r: π_E's sample where λζ = 0, π_N's where λζ = 1.
+            let mut acting: Vec<i64> = (0..rows as i64).collect();
+            for (k, &r) in rows_e.iter().enumerate() {
+                acting[r] = (rows + k) as i64;
+            }
+            let acting_log_pi = both.clone().narrow(1, act_dim, 1).select(0, index(acting));
+            (Tensor::cat(vec![obs, obs_e], 0), both, acting_log_pi)
+        } else {
+            let both = lambda_zeta.lift::<B>().mix(
+                &[obs.clone(), eps],
+                |x| sample(self.pi_e.forward(x[0].clone()), &x[1]),
+                |x| sample(self.pi_n.forward(x[0].clone()), &x[1]),
+            );
+            let log_pi = both.clone().narrow(1, act_dim, 1);
+            (obs, both, log_pi)
+        };
+        let pi = a_and_log_pi.clone().narrow(1, 0, act_dim); // ã, [states, act_dim]
+        let log_pi = a_and_log_pi.narrow(1, act_dim, 1); // [states, 1]
 
-        let lambda_tilde = self.action_gate(obs.clone().inner(), pi.clone().inner());
+        let lambda_tilde = self.action_gate(states.clone().inner(), pi.clone().inner());
         let q_pi = lambda_tilde
             .lift::<B>()
             .mix(
-                &[obs.clone(), pi.clone()],
+                &[states, pi],
                 |x| self.q_e.clone().no_grad().forward(x[0].clone(), x[1].clone()),
                 |x| self.q_n.clone().no_grad().forward(x[0].clone(), x[1].clone()),
             )
-            .min_dim(1); // [batch, 1]
-        let actor_loss = (log_pi.clone().mul_scalar(alpha) - q_pi).mean();
+            .min_dim(1); // [states, 1]
+        let per_state = log_pi.mul_scalar(alpha) - q_pi; // [states, 1]
+                                                         // With π_N everywhere: the acting policy's mean over the batch plus π_N's mean over its
+                                                         // extra λζ = 0 rows, i.e. the sum over all states divided by the batch.
+        let actor_loss = if pi_n_everywhere {
+            per_state.sum().div_scalar(rows as f64)
+        } else {
+            per_state.mean()
+        };
         let mut grads = actor_loss.backward();
         let (lr, clip) = (self.config.sac.policy_lr, self.config.sac.max_grad_norm);
         if lambda_zeta.uses_e() {
@@ -794,11 +850,11 @@ impl<B: AutodiffBackend> PeSac<B> {
             self.pi_e = adam_step(&mut self.optimizers.pi_e, lr, clip, self.pi_e.clone(), g);
             self.acting_pi_e = None;
         }
-        if lambda_zeta.uses_n() {
+        if lambda_zeta.uses_n() || pi_n_everywhere {
             let g = GradientsParams::from_module(&mut grads, &self.pi_n);
             self.pi_n = adam_step(&mut self.optimizers.pi_n, lr, clip, self.pi_n.clone(), g);
         }
-        (scalar(actor_loss.inner()), log_pi.inner(), lambda_zeta.fraction())
+        (scalar(actor_loss.inner()), acting_log_pi.inner(), lambda_zeta.fraction())
     }
 
     /// Step 7: temperature step on L(α) = −mean[log α · (log π(ã|s) + H̄)] (`log_pi: [batch, 1]`
@@ -1528,6 +1584,34 @@ mod tests {
         assert!(step.q_loss.is_finite());
         assert!(params(&agent.q_e) == q_e, "λ = 1 everywhere: Q_E gets no critic gradient");
         assert!(params(&agent.q_n) != q_n, "Q_N must train where λ = 1");
+    }
+
+    /// With `pi_n_all_states`, π_N learns on the λζ = 0 rows too (here all of them, in the
+    /// warm-up), while π_E gets the same update as in the paper's order and the acting log π
+    /// is unchanged.
+    #[test]
+    fn pi_n_all_states_trains_the_standard_actor_where_the_state_gate_is_off() {
+        let config = small_config(10);
+        let batch = batch(&config);
+        let (mut paper, mut everywhere) =
+            (agent(config.clone()), agent(config.clone().with_pi_n_all_states(true)));
+        let pi_n = params(&paper.pi_n);
+        let (_, log_pi_paper, zeta_paper) = paper.update_actor(&batch, 0.2);
+        let (loss, log_pi, zeta) = everywhere.update_actor(&batch, 0.2);
+        assert_eq!((zeta_paper, zeta), (0.0, 0.0), "warm-up: λζ ≡ 0");
+        assert!(loss.is_finite());
+        assert!(params(&paper.pi_n) == pi_n, "paper order: π_N gets no rows in the warm-up");
+        assert!(params(&everywhere.pi_n) != pi_n, "π_N must learn on the λζ = 0 rows");
+        let close = |a: &[f32], b: &[f32]| {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + y.abs()))
+        };
+        assert!(
+            close(&params(&everywhere.pi_e), &params(&paper.pi_e)),
+            "π_E's update must not change"
+        );
+        let to_vec = |t: Tensor<Flex, 2>| t.into_data().to_vec::<f32>().unwrap();
+        assert!(close(&to_vec(log_pi), &to_vec(log_pi_paper)), "the acting log π must not change");
     }
 
     /// Each branch sees only its rows, and the result is back in row order.
