@@ -835,9 +835,10 @@ impl<B: AutodiffBackend> PeSac<B> {
                 |x| self.q_n.clone().no_grad().forward(x[0].clone(), x[1].clone()),
             )
             .min_dim(1); // [states, 1]
+
+        // With π_N everywhere: the acting policy's mean over the batch plus π_N's mean over its
+        // extra λζ = 0 rows, i.e. the sum over all states divided by the batch.
         let per_state = log_pi.mul_scalar(alpha) - q_pi; // [states, 1]
-                                                         // With π_N everywhere: the acting policy's mean over the batch plus π_N's mean over its
-                                                         // extra λζ = 0 rows, i.e. the sum over all states divided by the batch.
         let actor_loss = if pi_n_everywhere {
             per_state.sum().div_scalar(rows as f64)
         } else {
