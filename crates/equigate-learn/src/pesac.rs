@@ -398,11 +398,7 @@ impl<B: Backend> HardGate<B> {
             (false, true) => x_n(inputs),
             _ => {
                 let device = self.lambda.device();
-                let index = |rows: &[usize]| {
-                    let rows: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-                    let n = rows.len();
-                    Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device)
-                };
+                let index = |rows: &[usize]| row_index::<B>(rows, &device);
                 let zeros = self.rows - self.ones;
                 let pick = |rows: &[usize]| -> Vec<Tensor<B, 2>> {
                     let idx = index(rows);
@@ -429,6 +425,13 @@ impl<B: Backend> HardGate<B> {
             order: self.order.clone(),
         }
     }
+}
+
+/// The row indices `rows` as an index tensor for `select(0, ·)` (`[rows.len()]`).
+fn row_index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let rows: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let n = rows.len();
+    Tensor::from_data(TensorData::new(rows, [n]), device)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -795,11 +798,7 @@ impl<B: AutodiffBackend> PeSac<B> {
         let (states, a_and_log_pi, acting_log_pi) = if pi_n_everywhere {
             // π_N on all `rows` rows, then π_E on the λζ = 0 rows: [rows + |rows_e|, *].
             let device = obs.device();
-            let index = |r: Vec<i64>| {
-                let n = r.len();
-                Tensor::<B, 1, Int>::from_data(TensorData::new(r, [n]), &device)
-            };
-            let e_index = index(rows_e.iter().map(|&r| r as i64).collect());
+            let e_index = row_index::<B>(&rows_e, &device);
             let obs_e = obs.clone().select(0, e_index.clone());
             // The same noise as the paper's order, so π_E's samples and the RNG stream do not
             // change: π_N's extra samples share ε with π_E's on the λζ = 0 rows.
@@ -808,11 +807,12 @@ impl<B: AutodiffBackend> PeSac<B> {
             let e = sample(self.pi_e.forward(obs_e.clone()), &eps_e);
             let both = Tensor::cat(vec![n, e], 0);
             // The acting policy's row r: π_E's sample where λζ = 0, π_N's where λζ = 1.
-            let mut acting: Vec<i64> = (0..rows as i64).collect();
+            let mut acting: Vec<usize> = (0..rows).collect();
             for (k, &r) in rows_e.iter().enumerate() {
-                acting[r] = (rows + k) as i64;
+                acting[r] = rows + k;
             }
-            let acting_log_pi = both.clone().narrow(1, act_dim, 1).select(0, index(acting));
+            let acting_log_pi =
+                both.clone().narrow(1, act_dim, 1).select(0, row_index::<B>(&acting, &device));
             (Tensor::cat(vec![obs, obs_e], 0), both, acting_log_pi)
         } else {
             let both = lambda_zeta.lift::<B>().mix(
