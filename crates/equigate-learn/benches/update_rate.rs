@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo bench -p equigate-learn --bench update_rate --no-run   # prints the binary's path
-//! target/release/deps/update_rate-<hash> [--seconds 10] [--warmup 50] [--only sac|pesac|pesac_pipelined|pesac_e]
+//! target/release/deps/update_rate-<hash> [--seconds 10] [--warmup 50] [--only sac|pesac|pesac_pipelined|pesac_pipelined_all|pesac_e]
 //! target/release/deps/update_rate-<hash> --breakdown           # where the time goes
 //! ```
 //!
@@ -17,7 +17,9 @@
 //! not evaluated, so that is measured apart: `pesac_update_lambda0` (inside the warm-up, λ ≡ 0).
 //! The mean λ (action gate) and λζ (state gate) of the timed updates are printed with the rate.
 //! `pesac_update_pipelined` is `pesac_update` with steps 1–4 (predictors, disagreement, labels,
-//! gates) on a second thread beside the critic and actor steps (`PeSacConfig::pipelined`).
+//! gates) on a second thread beside the critic and actor steps (`PeSacConfig::pipelined`);
+//! `pesac_update_pipelined_pi_n_all_states` adds π_N's actor loss on every state
+//! (`PeSacConfig::pi_n_all_states`).
 //!
 //! `--breakdown` times each step of one update (mean ms over 30 updates after the warm-up) and
 //! one forward and forward + backward pass of each network at batch 256.
@@ -57,7 +59,21 @@ fn sac() -> Sac<B, MlpCritic<B>, MlpActor<B>> {
 }
 
 fn pesac(gate_warmup_updates: u64, gate_lr: f64, pipelined: bool) -> PeSac<B> {
-    let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM))
+    pesac_with(
+        PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM)),
+        gate_warmup_updates,
+        gate_lr,
+        pipelined,
+    )
+}
+
+fn pesac_with(
+    config: PeSacConfig,
+    gate_warmup_updates: u64,
+    gate_lr: f64,
+    pipelined: bool,
+) -> PeSac<B> {
+    let config = config
         .with_gate_warmup_updates(gate_warmup_updates)
         .with_gate_lr(gate_lr)
         .with_pipelined(pipelined);
@@ -111,6 +127,13 @@ fn run_rates(o: &Options) {
     // The same with steps 1–4 on a second thread (`PeSacConfig::pipelined`).
     if o.only.as_deref().is_none_or(|w| w == "pesac_pipelined") {
         pesac_rate(o, "pesac_update_pipelined", pesac(o.warmup, 0.0, true), &mut replay);
+    }
+    // The same with π_N's actor loss on every state (`PeSacConfig::pi_n_all_states`): π_N
+    // also samples and is scored on the λζ = 0 rows.
+    if o.only.as_deref().is_none_or(|w| w == "pesac_pipelined_all") {
+        let config = PeSacConfig::new(SacConfig::new(OBS_DIM, ACT_DIM)).with_pi_n_all_states(true);
+        let learner = pesac_with(config, o.warmup, 0.0, true);
+        pesac_rate(o, "pesac_update_pipelined_pi_n_all_states", learner, &mut replay);
     }
     // Every λ ≡ 0 (inside the gate warm-up): Q_N and π_N are neither evaluated nor stepped, the
     // state a trained gate reaches on a symmetric task.
@@ -302,7 +325,7 @@ fn actor_gate(p: &PeSac<B>, obs: &Tensor<B, 2>, obs_i: &Tensor<Flex, 2>, reps: u
 }
 
 fn main() {
-    let o = Options::parse(10.0, 50, "sac|pesac|pesac_pipelined|pesac_e", true);
+    let o = Options::parse(10.0, 50, "sac|pesac|pesac_pipelined|pesac_pipelined_all|pesac_e", true);
     if o.breakdown {
         run_breakdown(&o);
     } else {
