@@ -23,6 +23,7 @@ use equigate::agent::AgentKind;
 use equigate::detect::{self, DetectOptions};
 use equigate::metrics::MetricsRow;
 use equigate::train::{self, EvalResult, TrainConfig, TrainOptions};
+use equigate_learn::sac::ActMode;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser, Debug)]
@@ -83,6 +84,9 @@ enum Command {
         /// Seed of the evaluation episodes (default: the run's evaluation seed).
         #[arg(long)]
         seed: Option<u64>,
+        /// Sample actions as in training instead of acting with the mean action tanh(μ(s)).
+        #[arg(long)]
+        stochastic: bool,
         /// Where the networks run.
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
@@ -489,12 +493,17 @@ fn main() -> anyhow::Result<()> {
                 Device::Cuda => cuda(|d| run_train::<CudaBackend>(&config, run_dir, resume, d)),
             }
         }
-        Command::Eval { run_dir, episodes, seed, device } => match device {
-            Device::Cpu => {
-                run_eval::<Autodiff<Flex>>(&run_dir, episodes, seed, &Default::default())
+        Command::Eval { run_dir, episodes, seed, stochastic, device } => {
+            let mode = if stochastic { ActMode::Stochastic } else { ActMode::Deterministic };
+            match device {
+                Device::Cpu => {
+                    run_eval::<Autodiff<Flex>>(&run_dir, episodes, seed, mode, &Default::default())
+                }
+                Device::Cuda => {
+                    cuda(|d| run_eval::<CudaBackend>(&run_dir, episodes, seed, mode, d))
+                }
             }
-            Device::Cuda => cuda(|d| run_eval::<CudaBackend>(&run_dir, episodes, seed, d)),
-        },
+        }
         Command::Detect { config, steps, eval_steps, policy, out, device } => {
             let config = TrainConfig::load(&equigate::resources::resolve(&config))?;
             let options = DetectOptions {
@@ -808,10 +817,15 @@ fn run_eval<B: AutodiffBackend>(
     run_dir: &std::path::Path,
     episodes: usize,
     seed: Option<u64>,
+    mode: ActMode,
     device: &B::Device,
 ) -> anyhow::Result<()> {
-    let (trained, random) = train::eval_run::<B>(run_dir, episodes, seed, device)?;
-    print_eval("trained (deterministic)", &trained);
+    let (trained, random) = train::eval_run_as::<B>(run_dir, episodes, seed, mode, device)?;
+    let what = match mode {
+        ActMode::Deterministic => "trained (deterministic)",
+        ActMode::Stochastic => "trained (stochastic)",
+    };
+    print_eval(what, &trained);
     print_eval("random policy", &random);
     Ok(())
 }

@@ -206,7 +206,10 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&l.gamma) {
             bail!("learner.gamma = {} must be in [0, 1)", l.gamma);
         }
-        if !(l.tau > 0.0 && l.tau <= 1.0) || !(l.lr > 0.0) || !(l.init_temperature > 0.0) {
+        // Written so that NaN fails every check.
+        let positive = |x: f64| x > 0.0;
+        let tau_ok = l.tau > 0.0 && l.tau <= 1.0;
+        if !tau_ok || !positive(l.lr) || !positive(l.init_temperature) {
             bail!("learner.tau must be in (0, 1], learner.lr and init_temperature > 0");
         }
         if l.hidden.is_empty() || l.hidden.contains(&0) {
@@ -423,17 +426,20 @@ pub fn evaluate_random(
     })
 }
 
-/// Deterministic evaluation of `agent` (its no-grad acting path).
+/// Evaluation of `agent` on its no-grad acting path: `ActMode::Deterministic` acts with
+/// a = tanh(μ(s)) (the usual SAC evaluation), `ActMode::Stochastic` samples as in training
+/// (from the agent's own noise stream, so a loaded checkpoint gives the same episodes each time).
 pub fn evaluate_agent<B: AutodiffBackend>(
     agent: &mut dyn Agent<B>,
     spec: &EnvSpec,
     scaling: &Scaling,
     episodes: usize,
     seed: u64,
+    mode: ActMode,
 ) -> anyhow::Result<EvalResult> {
     evaluate(spec, scaling, episodes, seed, |obs| {
         let lambda = agent.lambda_state(obs);
-        (agent.act(obs, ActMode::Deterministic), lambda)
+        (agent.act(obs, mode), lambda)
     })
 }
 
@@ -647,8 +653,14 @@ pub fn train<B: AutodiffBackend>(
 
         if state.env_steps >= next_eval || state.env_steps >= config.total_steps {
             next_eval = next_multiple(state.env_steps, config.eval_every);
-            let eval =
-                evaluate_agent(agent.as_mut(), &spec, &scaling, config.eval_episodes, eval_seed)?;
+            let eval = evaluate_agent(
+                agent.as_mut(),
+                &spec,
+                &scaling,
+                config.eval_episodes,
+                eval_seed,
+                ActMode::Deterministic,
+            )?;
             last_eval = Some(eval);
             window.eval = Some(eval);
         }
@@ -685,7 +697,14 @@ pub fn train<B: AutodiffBackend>(
     }
     let final_eval = match last_eval {
         Some(e) => e,
-        None => evaluate_agent(agent.as_mut(), &spec, &scaling, config.eval_episodes, eval_seed)?,
+        None => evaluate_agent(
+            agent.as_mut(),
+            &spec,
+            &scaling,
+            config.eval_episodes,
+            eval_seed,
+            ActMode::Deterministic,
+        )?,
     };
     Ok(TrainSummary {
         env_steps: state.env_steps,
@@ -706,6 +725,22 @@ pub fn eval_run<B: AutodiffBackend>(
     seed: Option<u64>,
     device: &B::Device,
 ) -> anyhow::Result<(EvalResult, EvalResult)> {
+    eval_run_as::<B>(run_dir, episodes, seed, ActMode::Deterministic, device)
+}
+
+/// [`eval_run`] with the acting mode chosen: `ActMode::Stochastic` samples actions as in
+/// training (`equigate eval --stochastic`), which shows how much of a gap between training and
+/// evaluation success is the deterministic mean action's.
+///
+/// # Errors
+/// As [`eval_run`].
+pub fn eval_run_as<B: AutodiffBackend>(
+    run_dir: &Path,
+    episodes: usize,
+    seed: Option<u64>,
+    mode: ActMode,
+    device: &B::Device,
+) -> anyhow::Result<(EvalResult, EvalResult)> {
     let config: TrainConfig = read_yaml(&run_dir.join(files::TRAIN_CONFIG))?;
     let task: TaskConfig = read_yaml(&run_dir.join(files::TASK))?;
     let spec = EnvSpec::with_task(config.robot, task)?;
@@ -719,7 +754,7 @@ pub fn eval_run<B: AutodiffBackend>(
         .load_checkpoint(&checkpoint_dir)
         .with_context(|| format!("loading {}", checkpoint_dir.display()))?;
     let seed = seed.unwrap_or_else(|| eval_seed(config.seed));
-    let trained = evaluate_agent(agent.as_mut(), &spec, &scaling, episodes, seed)?;
+    let trained = evaluate_agent(agent.as_mut(), &spec, &scaling, episodes, seed, mode)?;
     let random = evaluate_random(&spec, &scaling, episodes, seed)?;
     Ok((trained, random))
 }

@@ -10,6 +10,7 @@ use burn::backend::{Autodiff, Flex};
 use equigate::agent::AgentKind;
 use equigate::metrics::read_metrics;
 use equigate::train::{self, files, LearnerConfig, TrainConfig, TrainOptions, TrainSummary};
+use equigate_learn::sac::ActMode;
 
 type B = Autodiff<Flex>;
 
@@ -126,6 +127,13 @@ fn a_run_writes_its_directory_and_resumes_from_its_checkpoint() {
 
     let (trained, random) = train::eval_run::<B>(&dir, 2, None, &device).unwrap();
     assert_eq!((trained.episodes, random.episodes), (2, 2));
+    // `equigate eval --stochastic`: sampled actions, on the same episodes, repeatable from the
+    // checkpoint's noise stream, and not the mean action's episodes.
+    let stochastic = || train::eval_run_as::<B>(&dir, 2, None, ActMode::Stochastic, &device);
+    let (first, random_again) = stochastic().unwrap();
+    assert_eq!(random_again, random, "the same episodes as the deterministic evaluation");
+    assert_eq!(stochastic().unwrap().0, first, "a loaded checkpoint samples the same actions");
+    assert_ne!(first.mean_return, trained.mean_return, "sampled actions are not the mean's");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
