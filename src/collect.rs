@@ -299,7 +299,7 @@ pub fn collect_scripted(
     depth: Option<&DepthStream>,
     out: &Path,
 ) -> anyhow::Result<CollectSummary> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc011_ec7);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0c01_1ec7);
     collect(spec, seed, steps, depth, out, |env| controller.command(env, &mut rng))
 }
 

@@ -94,7 +94,7 @@ pub fn detector_config(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> 
 
 /// A behaviour policy: random, or a trained run's stochastic policy.
 enum Behaviour<B: AutodiffBackend> {
-    Random(ChaCha8Rng),
+    Random(Box<ChaCha8Rng>),
     Agent(Box<dyn Agent<B>>),
 }
 
@@ -163,7 +163,9 @@ pub fn detect<B: AutodiffBackend>(
         TaskSymmetry::new(config.group_order, env.layout(), &action_layout(spec.model.dof()))?;
     let (obs_dim, act_dim) = (symmetry.obs.dim(), symmetry.act.dim());
     let mut behaviour: Behaviour<B> = match &options.policy {
-        None => Behaviour::Random(ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(17))),
+        None => {
+            Behaviour::Random(Box::new(ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(17))))
+        }
         Some(dir) => {
             let run: TrainConfig = TrainConfig::load(&dir.join(crate::train::files::TRAIN_CONFIG))?;
             let learner = run.learner_config(obs_dim, act_dim);

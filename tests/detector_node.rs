@@ -142,7 +142,7 @@ fn lambda_map_over_dds_is_brighter_in_the_obstacle_sector() {
     let text = std::fs::read_to_string(dir.join("map.json")).expect("a λ map was received");
     let map: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(map["encoding"], "32FC1");
-    let camera_config = DepthCameraConfig { width_px: 64, height_m: 2.0, ..Default::default() };
+    let camera_config = DepthCameraConfig { width_px: 64, height_m: 2.0 };
     assert_eq!(map["width"], camera_config.width_px, "the map is on the depth camera's grid");
     let values: Vec<Option<f64>> =
         map["values"].as_array().unwrap().iter().map(|v| v.as_f64()).collect();

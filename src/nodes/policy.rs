@@ -126,7 +126,7 @@ fn build<B: AutodiffBackend>(
                 );
             }
             let period = config.command_period_s(spec.task.control_period_s);
-            let reset = episode_reset(&config, &spec.model, &om)?;
+            let reset = episode_reset(config, &spec.model, &om)?;
             let lp = TrainLoop::new(
                 learner,
                 om,

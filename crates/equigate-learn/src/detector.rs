@@ -91,6 +91,9 @@ pub struct DetectorMetrics {
     pub gate_bce: f32,
 }
 
+/// (ρ_s(g)ᵀ, ρ_a(g)ᵀ) of one group element g: `[obs_dim, obs_dim]`, `[act_dim, act_dim]`.
+type Transposes<B> = (Tensor<B, 2>, Tensor<B, 2>);
+
 /// The detector's networks, optimizers and label state (module docs).
 pub struct Detector<B: AutodiffBackend> {
     /// Hyperparameters.
@@ -109,7 +112,7 @@ pub struct Detector<B: AutodiffBackend> {
     opt_p_n: OptimizerAdaptor<Adam, MlpPredictor<B>, B>,
     opt_gate: OptimizerAdaptor<Adam, ActionGate<B>, B>,
     /// (ρ_s(g)ᵀ, ρ_a(g)ᵀ) for every g ≠ e, so that a row batch turns by `x.matmul(ρᵀ)`.
-    orbit: Vec<(Tensor<B::InnerBackend, 2>, Tensor<B::InnerBackend, 2>)>,
+    orbit: Vec<Transposes<B::InnerBackend>>,
     device: B::Device,
     updates: u64,
 }
@@ -144,7 +147,7 @@ impl<B: AutodiffBackend> Detector<B> {
         let p_n = MlpPredictor::new(&nets.mlp, config.obs_dim, config.act_dim, &mut rng, device)?;
         let gate = ActionGate::new(&nets.mlp, config.obs_dim, config.act_dim, &mut rng, device)?;
         let adam = AdamConfig::new().with_epsilon(config.adam_epsilon as f32);
-        let group = obs.group().clone();
+        let group = *obs.group();
         let orbit = group
             .elements()
             .into_iter()

@@ -1074,7 +1074,7 @@ mod tests {
         let (a, lp) = tanh_gaussian(mean, log_std, eps);
         let (a, lp) = (values(a), values(lp));
         let (m, l, e) = ([0.3, -1.0, 4.0, 0.0], [-1.0f64, 0.5, 0.0, -3.0], [1.0, -0.5, 2.0, 0.1]);
-        for row in 0..2 {
+        for (row, lp_row) in lp.iter().enumerate() {
             let mut expected = 0.0;
             for j in 0..2 {
                 let i = row * 2 + j;
@@ -1083,7 +1083,7 @@ mod tests {
                 expected +=
                     -0.5 * e[i] * e[i] - l[i] - 0.5 * TAU.ln() - (1.0 - u.tanh().powi(2)).ln();
             }
-            assert!((lp[row] - expected).abs() < 1e-3, "{} vs {expected}", lp[row]);
+            assert!((lp_row - expected).abs() < 1e-3, "{lp_row} vs {expected}");
         }
         // |u| = 60: 1 − tanh² u underflows to 0 in f32 and e^{120} overflows; the stable form
         // gives log π ≈ 2·(2·60 − 2 log 2) − log 2π.

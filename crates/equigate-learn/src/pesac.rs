@@ -661,7 +661,7 @@ impl<B: AutodiffBackend> PeSac<B> {
             opt_p_n: std::mem::replace(&mut o.p_n, adam.init()),
             opt_gate_omega: std::mem::replace(&mut o.gate_omega, adam.init()),
             opt_gate_zeta: std::mem::replace(&mut o.gate_zeta, adam.init()),
-            delta_scale: std::mem::replace(&mut self.delta_scale, DeltaScale::new()),
+            delta_scale: std::mem::take(&mut self.delta_scale),
             window: std::mem::replace(&mut self.window, DisagreementWindow::new(1)),
         }
     }
