@@ -426,10 +426,21 @@ pub fn evaluate_random(
     })
 }
 
+/// Deterministic evaluation of `agent` (its no-grad acting path, a = tanh(μ(s))).
+pub fn evaluate_agent<B: AutodiffBackend>(
+    agent: &mut dyn Agent<B>,
+    spec: &EnvSpec,
+    scaling: &Scaling,
+    episodes: usize,
+    seed: u64,
+) -> anyhow::Result<EvalResult> {
+    evaluate_agent_as(agent, spec, scaling, episodes, seed, ActMode::Deterministic)
+}
+
 /// Evaluation of `agent` on its no-grad acting path: `ActMode::Deterministic` acts with
 /// a = tanh(μ(s)) (the usual SAC evaluation), `ActMode::Stochastic` samples as in training
 /// (from the agent's own noise stream, so a loaded checkpoint gives the same episodes each time).
-pub fn evaluate_agent<B: AutodiffBackend>(
+pub fn evaluate_agent_as<B: AutodiffBackend>(
     agent: &mut dyn Agent<B>,
     spec: &EnvSpec,
     scaling: &Scaling,
@@ -653,14 +664,8 @@ pub fn train<B: AutodiffBackend>(
 
         if state.env_steps >= next_eval || state.env_steps >= config.total_steps {
             next_eval = next_multiple(state.env_steps, config.eval_every);
-            let eval = evaluate_agent(
-                agent.as_mut(),
-                &spec,
-                &scaling,
-                config.eval_episodes,
-                eval_seed,
-                ActMode::Deterministic,
-            )?;
+            let eval =
+                evaluate_agent(agent.as_mut(), &spec, &scaling, config.eval_episodes, eval_seed)?;
             last_eval = Some(eval);
             window.eval = Some(eval);
         }
@@ -697,14 +702,7 @@ pub fn train<B: AutodiffBackend>(
     }
     let final_eval = match last_eval {
         Some(e) => e,
-        None => evaluate_agent(
-            agent.as_mut(),
-            &spec,
-            &scaling,
-            config.eval_episodes,
-            eval_seed,
-            ActMode::Deterministic,
-        )?,
+        None => evaluate_agent(agent.as_mut(), &spec, &scaling, config.eval_episodes, eval_seed)?,
     };
     Ok(TrainSummary {
         env_steps: state.env_steps,
@@ -754,7 +752,7 @@ pub fn eval_run_as<B: AutodiffBackend>(
         .load_checkpoint(&checkpoint_dir)
         .with_context(|| format!("loading {}", checkpoint_dir.display()))?;
     let seed = seed.unwrap_or_else(|| eval_seed(config.seed));
-    let trained = evaluate_agent(agent.as_mut(), &spec, &scaling, episodes, seed, mode)?;
+    let trained = evaluate_agent_as(agent.as_mut(), &spec, &scaling, episodes, seed, mode)?;
     let random = evaluate_random(&spec, &scaling, episodes, seed)?;
     Ok((trained, random))
 }
