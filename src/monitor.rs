@@ -358,8 +358,10 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         )
     }
 
-    /// Does owed updates until `budget` has passed (at least one if any is owed); returns how
-    /// many it did.
+    /// Does owed updates until `budget` has passed (at least one if any is owed), oldest first;
+    /// returns how many it did. Each samples the replay buffer as it stood when its transition
+    /// arrived ([`ReplayBuffer::sample_before`]), so that the gate learned from a stream does not
+    /// depend on how far the updates fell behind it.
     ///
     /// # Errors
     /// Sampling errors of the replay buffer (none once it holds a batch).
@@ -367,7 +369,8 @@ impl<B: AutodiffBackend> OnlineDetector<B> {
         let start = std::time::Instant::now();
         let mut done = 0;
         while self.owed > 0 && (done == 0 || start.elapsed() < budget) {
-            let batch = self.buffer.sample::<B>(self.batch_size, &self.device)?;
+            let behind = self.owed - 1;
+            let batch = self.buffer.sample_before::<B>(self.batch_size, behind, &self.device)?;
             self.last_metrics = Some(self.detector.train_step(&batch));
             self.owed -= 1;
             done += 1;
@@ -524,6 +527,36 @@ mod tests {
         assert_eq!(owed(10), 10, "the surplus is forgiven");
         let zero = DetectorNodeConfig { max_owed_updates: 0, ..DetectorNodeConfig::default() };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn updates_that_fall_behind_learn_what_updates_on_time_learn() {
+        use burn::backend::{Autodiff, Flex};
+        let config = DetectorNodeConfig { learning_starts: 4, ..DetectorNodeConfig::default() };
+        let new = || OnlineDetector::<Autodiff<Flex>>::new(&config, &Default::default()).unwrap();
+        let (mut on_time, mut late) = (new(), new());
+        let home = on_time.model().env().q().to_vec();
+        let state = |k: usize| {
+            let q = home.iter().enumerate().map(|(j, q)| q + 0.01 * ((k * (j + 1)) % 17) as f64);
+            State { q: q.collect(), qdot: vec![0.0; 6], goal: Vector3::new(0.4, 0.2, 0.3) }
+        };
+        let command = |k: usize| -> Vec<f64> { (0..6).map(|j| ((k + j) % 5) as f64 * 0.1).collect() };
+        let budget = std::time::Duration::from_secs(60);
+        // One batch (256) before learning starts, then 6 owed updates.
+        for k in 0..261 {
+            let (s, c, s2) = (state(k), command(k), state(k + 1));
+            on_time.observe(&s, &c, &s2).unwrap();
+            on_time.update(budget).unwrap();
+            late.observe(&s, &c, &s2).unwrap();
+        }
+        assert_eq!((on_time.updates(), late.owed()), (6, 6));
+        assert_eq!(late.update(budget).unwrap(), 6);
+        let probe = (state(3), command(3), state(4));
+        assert_eq!(
+            on_time.observe(&probe.0, &probe.1, &probe.2).unwrap(),
+            late.observe(&probe.0, &probe.1, &probe.2).unwrap(),
+            "the gate learned the same"
+        );
     }
 
     #[test]

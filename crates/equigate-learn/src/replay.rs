@@ -23,7 +23,8 @@ pub enum ReplayError {
         /// Length given.
         got: usize,
     },
-    /// Sampling from a buffer that holds no transition.
+    /// Sampling from a buffer that holds no transition (or, sampling behind, none older than
+    /// the newest skipped).
     #[error("cannot sample from an empty replay buffer")]
     Empty,
     /// A capacity, dimension or batch size of zero.
@@ -189,14 +190,39 @@ impl ReplayBuffer {
 
     /// `batch_size` slot indices drawn uniformly with replacement from the stored transitions.
     pub fn sample_indices(&mut self, batch_size: usize) -> Result<Vec<usize>, ReplayError> {
-        if self.is_empty() {
+        self.sample_indices_before(batch_size, 0)
+    }
+
+    /// `batch_size` slot indices drawn uniformly with replacement from the stored transitions
+    /// except the newest `behind`: the draw [`Self::sample_indices`] made (same RNG stream) when
+    /// the buffer was `behind` pushes younger. Exact while the buffer has not wrapped; once it
+    /// has, the transitions overwritten since are missing from the draw. `behind = 0` is
+    /// [`Self::sample_indices`].
+    ///
+    /// A learner that falls behind its data (the detector node owes updates while messages keep
+    /// arriving) samples what it would have sampled on time, so that its result does not depend
+    /// on how fast the machine is.
+    ///
+    /// # Errors
+    /// [`ReplayError::Empty`] when fewer than `behind + 1` transitions are stored;
+    /// [`ReplayError::Zero`] for `batch_size = 0`.
+    pub fn sample_indices_before(
+        &mut self,
+        batch_size: usize,
+        behind: usize,
+    ) -> Result<Vec<usize>, ReplayError> {
+        if self.len <= behind {
             return Err(ReplayError::Empty);
         }
         if batch_size == 0 {
             return Err(ReplayError::Zero { what: "batch_size" });
         }
-        let len = self.len;
-        Ok((0..batch_size).map(|_| self.rng.random_range(0..len)).collect())
+        let n = self.len - behind;
+        // Slots hold pushes oldest first from `oldest`; the newest `behind` are skipped. Before
+        // the buffer wraps `oldest` is 0, so slot j is the j-th push, as in `sample_indices`.
+        let oldest = if behind == 0 || self.len < self.capacity { 0 } else { self.next };
+        let capacity = self.capacity;
+        Ok((0..batch_size).map(|_| (oldest + self.rng.random_range(0..n)) % capacity).collect())
     }
 
     /// A batch of `batch_size` transitions drawn uniformly with replacement, as tensors on
@@ -206,7 +232,21 @@ impl ReplayBuffer {
         batch_size: usize,
         device: &B::Device,
     ) -> Result<Batch<B>, ReplayError> {
-        let indices = self.sample_indices(batch_size)?;
+        self.sample_before(batch_size, 0, device)
+    }
+
+    /// A batch drawn as [`Self::sample`] drew it when the buffer was `behind` pushes younger
+    /// (see [`Self::sample_indices_before`]).
+    ///
+    /// # Errors
+    /// As [`Self::sample_indices_before`].
+    pub fn sample_before<B: Backend>(
+        &mut self,
+        batch_size: usize,
+        behind: usize,
+        device: &B::Device,
+    ) -> Result<Batch<B>, ReplayError> {
+        let indices = self.sample_indices_before(batch_size, behind)?;
         Ok(self.gather(&indices, device))
     }
 
@@ -325,6 +365,44 @@ mod tests {
         push_numbered(&mut c, 0);
         push_numbered(&mut c, 1);
         assert_ne!(a.sample_indices(64).unwrap(), c.sample_indices(64).unwrap());
+    }
+
+    #[test]
+    fn sampling_behind_draws_what_sampling_on_time_drew() {
+        // One buffer samples after every push; the other gets all pushes first and then
+        // samples `behind` each: the same batches, drawn only from what had arrived.
+        let (late_from, total) = (5, 30);
+        let mut on_time = ReplayBuffer::new(100, 2, 1, 9).unwrap();
+        let mut late = ReplayBuffer::new(100, 2, 1, 9).unwrap();
+        let mut expected = Vec::new();
+        for k in 0..total {
+            push_numbered(&mut on_time, k);
+            push_numbered(&mut late, k);
+            if k >= late_from {
+                expected.push(on_time.sample_indices(16).unwrap());
+            }
+        }
+        for (i, want) in expected.iter().enumerate() {
+            let behind = expected.len() - 1 - i;
+            let got = late.sample_indices_before(16, behind).unwrap();
+            assert_eq!(&got, want, "update {i}, {behind} behind");
+            assert!(got.iter().all(|&s| s < total - behind));
+        }
+        assert_eq!(late.sample_indices_before(1, total), Err(ReplayError::Empty));
+    }
+
+    #[test]
+    fn sampling_behind_a_wrapped_buffer_skips_the_newest() {
+        let mut buf = ReplayBuffer::new(10, 2, 1, 3).unwrap();
+        for k in 0..25 {
+            push_numbered(&mut buf, k);
+        }
+        // Held: pushes 15..25; 4 behind leaves 15..21, the only ones drawn.
+        let indices = buf.sample_indices_before(2000, 4).unwrap();
+        let mut rewards = to_vec(buf.gather::<B>(&indices, &Default::default()).rewards);
+        rewards.sort_by(f32::total_cmp);
+        rewards.dedup();
+        assert_eq!(rewards, (15..21).map(|k| k as f32).collect::<Vec<_>>());
     }
 
     #[test]
