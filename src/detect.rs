@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use burn::tensor::backend::AutodiffBackend;
 use equigate_learn::detector::{auroc, precision_recall, Detector, DetectorConfig};
-use equigate_learn::nets::{EquiConfig, MlpConfig, NetsConfig};
+use equigate_learn::nets::{MlpConfig, NetsConfig};
 use equigate_learn::replay::{ReplayBuffer, Transition};
 use equigate_learn::sac::ActMode;
 use equigate_robot::camera::DepthCameraConfig;
@@ -82,11 +82,9 @@ pub fn detector_config(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> 
     let l = &config.learner;
     DetectorConfig::new(obs_dim, act_dim)
         .with_nets(
-            NetsConfig::new().with_mlp(MlpConfig::new().with_hidden(l.hidden.clone())).with_equi(
-                EquiConfig::new()
-                    .with_hidden_dim(l.equi_hidden_dim)
-                    .with_hidden_layers(l.hidden.len()),
-            ),
+            NetsConfig::new()
+                .with_mlp(MlpConfig::new().with_hidden(l.hidden.clone()))
+                .with_equi(l.equi_config()),
         )
         .with_lr(l.lr)
         .with_seed(config.seed.wrapping_add(101))

@@ -22,7 +22,6 @@ use equigate_bag::{BagReader, TopicFilter};
 use equigate_learn::checkpoint::{write_atomic, CheckpointError};
 use equigate_learn::cql::{self, Cql, CqlConfig};
 use equigate_learn::iql::{self, Iql, IqlConfig};
-use equigate_learn::nets::EquiConfig;
 use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
 use equigate_learn::sac::{ActMode, TrainActor, TrainCritic, TrainValue};
 use equigate_robot::task::action_layout;
@@ -353,8 +352,7 @@ fn build_learner<B: AutodiffBackend>(
     let (obs, act) = (&symmetry.obs, &symmetry.act);
     // The same widths as `equigate train` builds for `sac` / `equi-sac`, so that the checkpoint
     // loads into them.
-    let equi =
-        EquiConfig::new().with_hidden_dim(l.equi_hidden_dim).with_hidden_layers(l.hidden.len());
+    let equi = l.equi_config();
     anyhow::ensure!(
         l.hidden.len() == 2 && l.hidden[0] == l.hidden[1],
         "offline learners use two equal MLP hidden layers; learner.hidden is {:?}",

@@ -128,6 +128,10 @@ pub struct LearnerConfig {
     pub hidden: Vec<usize>,
     /// Width of the equivariant hidden layers in features (default: `256`).
     pub equi_hidden_dim: usize,
+    /// Width of the dense layer that embeds the invariant inputs of every equivariant network
+    /// before its first equivariant layer, 0 for none (default: `0`;
+    /// [`equigate_learn::nets::InvariantEmbedding`]).
+    pub equi_invariant_embedding: usize,
     /// Initial temperature α₀ (default: `1.0`).
     pub init_temperature: f64,
     /// PE-SAC: updates with λ forced to 0 (default: `5000`).
@@ -155,11 +159,23 @@ impl Default for LearnerConfig {
             lr: sac.q_lr,
             hidden: MlpConfig::new().hidden,
             equi_hidden_dim: EquiConfig::new().hidden_dim,
+            equi_invariant_embedding: EquiConfig::new().invariant_embedding,
             init_temperature: sac.init_temperature,
             gate_warmup_updates: pe.gate_warmup_updates,
             pipelined: pe.pipelined,
             pi_n_all_states: pe.pi_n_all_states,
         }
+    }
+}
+
+impl LearnerConfig {
+    /// The shape of the equivariant networks: `equi_hidden_dim` wide, as many hidden layers as
+    /// the MLPs, exact layers, the invariant embedding.
+    pub fn equi_config(&self) -> EquiConfig {
+        EquiConfig::new()
+            .with_hidden_dim(self.equi_hidden_dim)
+            .with_hidden_layers(self.hidden.len())
+            .with_invariant_embedding(self.equi_invariant_embedding)
     }
 }
 
@@ -236,12 +252,9 @@ impl TrainConfig {
             .with_alpha_lr(l.lr)
             .with_init_temperature(l.init_temperature)
             .with_seed(self.seed);
-        let nets =
-            NetsConfig::new().with_mlp(MlpConfig::new().with_hidden(l.hidden.clone())).with_equi(
-                EquiConfig::new()
-                    .with_hidden_dim(l.equi_hidden_dim)
-                    .with_hidden_layers(l.hidden.len()),
-            );
+        let nets = NetsConfig::new()
+            .with_mlp(MlpConfig::new().with_hidden(l.hidden.clone()))
+            .with_equi(l.equi_config());
         PeSacConfig::new(sac)
             .with_nets(nets)
             .with_predictor_lr(l.lr)
@@ -772,20 +785,23 @@ pub fn init_from_run<B: AutodiffBackend>(
     let same = run.robot == config.robot
         && run.group_order == config.group_order
         && a.hidden == b.hidden
-        && a.equi_hidden_dim == b.equi_hidden_dim;
+        && a.equi_hidden_dim == b.equi_hidden_dim
+        && a.equi_invariant_embedding == b.equi_invariant_embedding;
     anyhow::ensure!(
         same,
-        "{}: robot {:?}, C_{}, hidden {:?}, equivariant width {} differ from this run's \
-         {:?}, C_{}, {:?}, {}",
+        "{}: robot {:?}, C_{}, hidden {:?}, equivariant width {} (invariant embedding {}) differ \
+         from this run's {:?}, C_{}, {:?}, {} ({})",
         dir.display(),
         run.robot,
         run.group_order,
         a.hidden,
         a.equi_hidden_dim,
+        a.equi_invariant_embedding,
         config.robot,
         config.group_order,
         b.hidden,
-        b.equi_hidden_dim
+        b.equi_hidden_dim,
+        b.equi_invariant_embedding
     );
     let equivariant = match run.agent {
         AgentKind::Sac => false,

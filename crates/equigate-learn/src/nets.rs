@@ -79,6 +79,10 @@ pub struct EquiConfig {
     /// Priors of the RPP layers (default: [`RppConfig`]'s defaults; RPP uses 0/0 in critics).
     #[config(default = "RppConfig::new()")]
     pub rpp: RppConfig,
+    /// Width of the invariant embedding, 0 for none (default: `0`, the plain trunk of the
+    /// equivariant baselines). See [`InvariantEmbedding`].
+    #[config(default = 0)]
+    pub invariant_embedding: usize,
 }
 
 impl EquiConfig {
@@ -119,6 +123,68 @@ pub struct NetsConfig {
     /// Actor log-std range (default: [−5, 2]).
     #[config(default = "ActorConfig::new()")]
     pub actor: ActorConfig,
+}
+
+/// A dense ReLU layer on the invariant (trivial) input coordinates whose outputs join the input
+/// as more trivial fields: x ↦ [x, relu(W x_inv + b)], ρ_in ↦ ρ_in ⊕ `width` × trivial.
+///
+/// Why: a map from the trivial representation into a regular one has one weight per regular
+/// copy, so the |G| hidden units of a copy share their response to the invariant inputs. A
+/// critic of C_8 at width 256 thus sees an invariant action through 32 directions where the
+/// MLP critic has 256, which a conservative penalty that must shape Q over actions (CQL) may
+/// need. The layer keeps the trunk exactly equivariant, since every group element fixes the
+/// coordinates it reads; its output is invariant whatever its weights.
+///
+/// # Shapes
+/// `[batch, dim ρ_in] -> [batch, dim ρ_in + width]`.
+#[derive(Module, Debug)]
+pub struct InvariantEmbedding<B: Backend> {
+    /// The trivial coordinates of ρ_in, `[n_invariant]`.
+    index: Tensor<B, 1, Int>,
+    /// n_invariant → width.
+    dense: Mlp<B>,
+}
+
+impl<B: Backend> InvariantEmbedding<B> {
+    /// The embedding of the trivial coordinates of `rho_in` into `width` features; `None` if
+    /// `width` is 0 or ρ_in has no trivial block.
+    ///
+    /// # Errors
+    /// None in practice (the widths are positive); [`LayerError`] from [`Mlp::new`].
+    pub fn new(
+        rho_in: &Representation,
+        width: usize,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Result<Option<Self>, LayerError> {
+        let trivial: Vec<usize> = rho_in
+            .blocks()
+            .iter()
+            .zip(rho_in.block_offsets())
+            .filter(|(block, _)| matches!(block, Block::Trivial))
+            .map(|(_, offset)| offset)
+            .collect();
+        if width == 0 || trivial.is_empty() {
+            return Ok(None);
+        }
+        let dense = Mlp::new(trivial.len(), &[], width, rng, device)?;
+        Ok(Some(Self { index: index_tensor(&trivial, device), dense }))
+    }
+
+    /// The input followed by the embedding.
+    ///
+    /// # Shapes
+    /// `x: [batch, dim ρ_in]` -> `[batch, dim ρ_in + width]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let features = relu(self.dense.forward(x.clone().select(1, self.index.clone())));
+        Tensor::cat(vec![x, features], 1)
+    }
+
+    /// The representation of the output: ρ_in ⊕ `width` × trivial.
+    fn output_representation(rho_in: &Representation, width: usize) -> Representation {
+        let trivial = Representation::trivial(rho_in.group()).repeat(width);
+        rho_in.oplus(&trivial).expect("the same group")
+    }
 }
 
 /// One layer of an [`EquiTrunk`].
@@ -177,6 +243,8 @@ impl<B: Backend> EquiLayer<B> {
 /// `[batch, dim ρ_in] -> [batch, dim ρ_out]`.
 #[derive(Module, Debug)]
 pub struct EquiTrunk<B: Backend> {
+    /// The invariant embedding before the first layer, if `invariant_embedding > 0`.
+    pub embedding: Option<InvariantEmbedding<B>>,
     /// The layers, input first (`hidden_layers + 1` of them).
     pub layers: Vec<EquiLayer<B>>,
     /// The nonlinearity after each layer but the last.
@@ -202,7 +270,12 @@ impl<B: Backend> EquiTrunk<B> {
         let pre_act = GatedActivation::<B>::input_representation(&hidden);
         let mut layers = Vec::with_capacity(config.hidden_layers + 1);
         let mut acts = Vec::with_capacity(config.hidden_layers);
-        let mut rho = rho_in.clone();
+        let width = config.invariant_embedding;
+        let embedding = InvariantEmbedding::new(rho_in, width, rng, device)?;
+        let mut rho = match embedding {
+            Some(_) => InvariantEmbedding::<B>::output_representation(rho_in, width),
+            None => rho_in.clone(),
+        };
         for i in 0..=config.hidden_layers {
             let last = i == config.hidden_layers;
             let out = if last { rho_out } else { &pre_act };
@@ -233,7 +306,7 @@ impl<B: Backend> EquiTrunk<B> {
                 rho = hidden.clone();
             }
         }
-        Ok(EquiTrunk { layers, acts })
+        Ok(EquiTrunk { embedding, layers, acts })
     }
 
     /// Apply the trunk.
@@ -241,7 +314,10 @@ impl<B: Backend> EquiTrunk<B> {
     /// # Shapes
     /// `x: [batch, dim ρ_in]` -> `[batch, dim ρ_out]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let mut x = x;
+        let mut x = match &self.embedding {
+            Some(embedding) => embedding.forward(x),
+            None => x,
+        };
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if let Some(act) = self.acts.get(i) {
@@ -276,7 +352,7 @@ impl<B: Backend> EquiTrunk<B> {
                 })
             })
             .collect();
-        EquiTrunk { layers, acts: self.acts.clone() }
+        EquiTrunk { embedding: self.embedding.clone(), layers, acts: self.acts.clone() }
     }
 }
 
@@ -821,11 +897,13 @@ mod tests {
 
     const TOL: f64 = 1e-4;
 
-    fn kinds() -> [EquiConfig; 3] {
+    /// Exact, relaxed and RPP trunks, and an exact one with an invariant embedding.
+    fn kinds() -> [EquiConfig; 4] {
         [
             EquiConfig::new(),
             EquiConfig::new().with_kind(EquiKind::Relaxed),
             EquiConfig::new().with_kind(EquiKind::Rpp),
+            EquiConfig::new().with_invariant_embedding(64),
         ]
     }
 
@@ -859,12 +937,13 @@ mod tests {
                 zero_basic(&mut critic.q1);
                 zero_basic(&mut critic.q2);
                 assert_eq!(critic.q1.layers.len(), 3);
+                assert_eq!(critic.q1.embedding.is_some(), cfg.invariant_embedding > 0);
                 let f = |x| {
                     let (s, a) = split(x, 22);
                     critic.forward(s, a)
                 };
                 let err = equivariance_error(&rho_in, &out, f, &mut rng);
-                assert!(err < TOL, "C{n} {:?} critic: {err}", cfg.kind);
+                assert!(err < TOL, "C{n} {cfg:?} critic: {err}");
                 // The frozen copy computes the same function.
                 let frozen = critic.frozen();
                 let x = tensor(&random_rows(&mut rng, 4, 28), 28);
@@ -889,7 +968,7 @@ mod tests {
                 zero_basic(&mut value.trunk);
                 assert_eq!(value.trunk.layers.len(), 3);
                 let err = equivariance_error(&obs, &out, |x| value.forward(x), &mut rng);
-                assert!(err < TOL, "C{n} {:?} value: {err}", cfg.kind);
+                assert!(err < TOL, "C{n} {cfg:?} value: {err}");
                 let frozen = value.frozen();
                 let x = tensor(&random_rows(&mut rng, 4, 22), 22);
                 let (y, yf) = (values(value.forward(x.clone())), values(frozen.forward(x)));
@@ -958,7 +1037,7 @@ mod tests {
                     Tensor::cat(vec![mean, log_std], 1)
                 };
                 let err = equivariance_error(&obs, &out, f, &mut rng);
-                assert!(err < TOL, "C{n} {:?} actor: {err}", cfg.kind);
+                assert!(err < TOL, "C{n} {cfg:?} actor: {err}");
                 let ls = values(actor.forward(tensor(&random_rows(&mut rng, 4, 22), 22)).1);
                 assert!(ls.iter().all(|&v| (-5.0..=2.0).contains(&v)));
             }
@@ -1023,7 +1102,7 @@ mod tests {
                     Tensor::cat(vec![ds, r], 1)
                 };
                 let err = equivariance_error(&rho_in, &out, f, &mut rng);
-                assert!(err < TOL, "C{n} {:?} predictor: {err}", cfg.kind);
+                assert!(err < TOL, "C{n} {cfg:?} predictor: {err}");
             }
         }
     }
