@@ -540,7 +540,8 @@ mod tests {
             let q = home.iter().enumerate().map(|(j, q)| q + 0.01 * ((k * (j + 1)) % 17) as f64);
             State { q: q.collect(), qdot: vec![0.0; 6], goal: Vector3::new(0.4, 0.2, 0.3) }
         };
-        let command = |k: usize| -> Vec<f64> { (0..6).map(|j| ((k + j) % 5) as f64 * 0.1).collect() };
+        let command =
+            |k: usize| -> Vec<f64> { (0..6).map(|j| ((k + j) % 5) as f64 * 0.1).collect() };
         let budget = std::time::Duration::from_secs(60);
         // One batch (256) before learning starts, then 6 owed updates.
         for k in 0..261 {
