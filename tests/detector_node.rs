@@ -10,8 +10,8 @@
 //! 2026-12-03 (debug build, 3.1–3.4 min each), three runs with 12 000 steps: mean λ within 45° of
 //! the box's bearing 0.280, 0.259 and 0.275 against 0.064, 0.054 and 0.088 elsewhere; 70%, 78%
 //! and 61% of the lit pixels in the sector, which holds 19% of the pixels with data. With 6000
-//! steps (5000 updates) the detector did not find the box dependably: in one run of two, 0.074
-//! against 0.076 and 29% of the lit pixels in the sector. Runs differ from one another in the
+//! steps (5000 updates) the detector did not find the box dependably: in one run of five, 0.074
+//! against 0.076 and 29% of the lit pixels in the sector (BENCHMARKS.md). Runs differ from one another in the
 //! messages the detector caught and the order they arrived in (12 015, 12 011 and 12 015
 //! transitions above).
 //!
