@@ -5,6 +5,7 @@
 #
 #   benches/offline_experiment.sh          # IQL_UPDATES=10000 CQL_UPDATES=2000 SEED=0 SIZES="1000 10000"
 #   SIZES=1000 benches/offline_experiment.sh & SIZES=10000 benches/offline_experiment.sh   # 2 cores
+#   CONFIG=config/train/ur5e_reach.yaml OUT=runs/offline_reach benches/offline_experiment.sh  # no boxes
 #
 # CQL gets fewer updates: with 10 actions from each of its 3 proposals it runs the critics on 31x
 # the batch, about 5 updates/s here against IQL's 90-120. No DDS: `equigate collect` writes the
@@ -19,13 +20,14 @@ CQL_ARGS=${CQL_ARGS:-}        # e.g. "--cql-alpha 1 --lr 1e-4" (Equi-CQL's paper
 TAG=${TAG:-}                  # appended to the run names
 SEED=${SEED:-0}
 OUT=${OUT:-runs/offline_experiment}
+CONFIG=${CONFIG:-config/train/ur5e_reach_obstacles.yaml}   # robot and task of the data and the evaluation
 EPISODES=${EPISODES:-100}
 [ -n "${NO_BUILD:-}" ] || cargo build --release --locked --bin equigate
 BIN=target/release/equigate
 mkdir -p "$OUT/bags"
 for n in $SIZES; do
   bag="$OUT/bags/scripted_$n"
-  [ -d "$bag" ] || "$BIN" collect --steps "$n" --seed "$SEED" --out "$bag"
+  [ -d "$bag" ] || "$BIN" collect --config "$CONFIG" --steps "$n" --seed "$SEED" --out "$bag"
 done
 printf '%-8s %-10s %8s %10s %10s %12s\n' dataset algo updates success return updates/s
 for n in $SIZES; do
@@ -37,7 +39,7 @@ for n in $SIZES; do
       [ "$algo" = cql ] && extra=$CQL_ARGS
       run="$OUT/$name"
       if [ ! -f "$run/checkpoint/run_state.json" ]; then
-        "$BIN" offline --algo "$algo" $equi $extra --bag "$OUT/bags/scripted_$n" --updates "$UPDATES" \
+        "$BIN" offline --algo "$algo" $equi $extra --config "$CONFIG" --bag "$OUT/bags/scripted_$n" --updates "$UPDATES" \
           --eval-every "$UPDATES" --seed "$SEED" --out "$run" >"$OUT/$name.log" 2>&1
       fi
       rate=$(grep -o '[0-9.]* updates/s' "$OUT/$name.log" | tail -1 | cut -d' ' -f1)
