@@ -152,8 +152,8 @@ impl ParamShapes {
 
     /// `None` when both list the same shapes; otherwise a description of the first difference.
     fn first_difference(&self, record: &Self) -> Option<String> {
-        let pairs = self.params.iter().zip(&record.params);
-        if let Some(((name, want), (_, got))) = pairs.clone().find(|((_, a), (_, b))| a != b) {
+        let mut pairs = self.params.iter().zip(&record.params);
+        if let Some(((name, want), (_, got))) = pairs.find(|((_, a), (_, b))| a != b) {
             return Some(format!("{name}: network {want:?}, record {got:?}"));
         }
         (self.params.len() != record.params.len()).then(|| {
