@@ -58,7 +58,7 @@ pub enum CheckpointError {
     Shape {
         /// The record file.
         path: PathBuf,
-        /// The first parameter that differs, as `name: expected [..], record [..]`, or the
+        /// The first parameter that differs, as `name: network [..], record [..]`, or the
         /// parameter counts when the record has other layers.
         mismatch: String,
     },
@@ -135,7 +135,7 @@ pub fn load_module<B: Backend, M: Module<B>>(
 }
 
 /// The float parameters of a module in visiting order: dotted name and shape.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 struct ParamShapes {
     /// The module path being visited.
     stack: Vec<String>,
