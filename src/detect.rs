@@ -31,7 +31,7 @@ use crate::train::{EnvSpec, Scaling, TrainConfig};
 /// Settings of one detection run besides the [`TrainConfig`] (robot, task, group, seed, widths).
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
-    /// Training transitions (default in the CLI: 40000).
+    /// Training transitions (default in the CLI: 80000).
     pub steps: usize,
     /// Held-out transitions scored against the ground truth (default: 10000).
     pub eval_steps: usize,
@@ -76,8 +76,8 @@ pub struct DetectReport {
     pub map: LambdaMap,
 }
 
-/// The detector config for a task: the learner's widths, learning rate and batch size of
-/// `config`, the seed.
+/// The detector config for a task: the learner's widths and learning rate of `config`, its
+/// `detector` label rule, the seed.
 pub fn detector_config(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> DetectorConfig {
     let l = &config.learner;
     DetectorConfig::new(obs_dim, act_dim)
@@ -88,6 +88,8 @@ pub fn detector_config(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> 
         )
         .with_lr(l.lr)
         .with_seed(config.seed.wrapping_add(101))
+        .with_outlier_k(config.detector.outlier_k)
+        .with_orbit_relative(config.detector.orbit_relative)
 }
 
 /// A behaviour policy: random, or a trained run's stochastic policy.

@@ -33,8 +33,8 @@ use equigate_ros::msg::Image;
 pub struct DetectorNodeConfig {
     /// `ur5e` or `fetch` (default: `ur5e`).
     pub robot: RobotKind,
-    /// Train config for the group order and the network widths, learning rate and batch size
-    /// (default: `config/train/ur5e_reach_obstacles.yaml`).
+    /// Train config for the group order, the network widths, learning rate and batch size, and
+    /// the `detector` label rule (default: `config/train/ur5e_reach_obstacles.yaml`).
     pub train_file: String,
     /// The reach task file, for the observation and reward (default: the train file's task).
     pub task_file: String,

@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use burn::tensor::backend::AutodiffBackend;
+use equigate_learn::detector::DetectorConfig;
 use equigate_learn::nets::{EquiConfig, MlpConfig, NetsConfig};
 use equigate_learn::pesac::PeSacConfig;
 use equigate_learn::replay::{ReplayBuffer, Transition};
@@ -84,6 +85,27 @@ pub struct TrainConfig {
     /// PE-SAC (give both for both). Widths, robot and group order must match. The uniform random
     /// phase is skipped: the pre-trained policy acts from the first step.
     pub init_from: Vec<String>,
+    /// The symmetry-breaking detector of `equigate detect` and detector_node.
+    pub detector: DetectorSettings,
+}
+
+/// The detector's pseudo-label rule (algorithms.md §1.1 step 3); the defaults are
+/// [`DetectorConfig`]'s. Its networks, learning rate and batch size are the learner's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorSettings {
+    /// k of the upper-tail rule y = 1\[dis > median(W) + k·1.4826·MAD(W)\] (default: `3.0`).
+    pub outlier_k: f64,
+    /// Also require the disagreement to exceed its orbit mean (default: `false`; see
+    /// [`DetectorConfig::orbit_relative`]).
+    pub orbit_relative: bool,
+}
+
+impl Default for DetectorSettings {
+    fn default() -> Self {
+        let d = DetectorConfig::new(1, 1);
+        Self { outlier_k: d.outlier_k, orbit_relative: d.orbit_relative }
+    }
 }
 
 impl Default for TrainConfig {
@@ -103,6 +125,7 @@ impl Default for TrainConfig {
             log_every: 1_000,
             learner: LearnerConfig::default(),
             init_from: Vec::new(),
+            detector: DetectorSettings::default(),
         }
     }
 }
@@ -197,7 +220,7 @@ impl TrainConfig {
     }
 
     /// Checks the ranges: positive counts, γ in [0, 1), τ in (0, 1], lr > 0, a batch no larger
-    /// than the replay buffer.
+    /// than the replay buffer, the detector's k finite and ≥ 0.
     pub fn validate(&self) -> anyhow::Result<()> {
         let l = &self.learner;
         for (what, n) in [
@@ -230,6 +253,9 @@ impl TrainConfig {
         }
         if l.hidden.is_empty() || l.hidden.contains(&0) {
             bail!("learner.hidden must be a non-empty list of positive widths");
+        }
+        if !(self.detector.outlier_k.is_finite() && self.detector.outlier_k >= 0.0) {
+            bail!("detector.outlier_k = {} must be finite and >= 0", self.detector.outlier_k);
         }
         if l.batch_size > l.buffer_size.min(self.total_steps) {
             bail!("learner.batch_size {} exceeds the replay capacity", l.batch_size);

@@ -2,9 +2,10 @@
 //! the symmetry breaks than elsewhere, and λ must rank broken transitions above the others.
 //!
 //! `cargo test --test detect_job -- --nocapture` prints AUROC, precision/recall and the two map
-//! means. Measured 2026-12-03 (debug build, 2–3 min): AUROC 0.692 against the exact ground truth
-//! (3.3% of held-out steps broken), λ map 0.137 where broken against 0.077 elsewhere, the same to
-//! every digit in two runs (fixed seeds). Against the earlier truth with a 5 cm
+//! means. Measured 2026-12-04 with §1.1's labels (debug build, 69 s): AUROC 0.683 against the
+//! exact ground truth (3.3% of held-out steps broken), λ map 0.157 where broken against 0.078
+//! elsewhere. With the orbit-relative rule (the default until then) it scored 0.692 and 0.137
+//! against 0.077, the same to every digit in two runs (fixed seeds). Against the earlier truth with a 5 cm
 //! zone around the box the same run scored AUROC 0.54 and the map 0.089 against 0.083, which is
 //! why the test was ignored until then.
 

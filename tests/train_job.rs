@@ -137,8 +137,8 @@ fn a_run_writes_its_directory_and_resumes_from_its_checkpoint() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Every shipped train config parses, names a loadable robot and task, and a bad key is an error
-/// naming the key and the file.
+/// Every shipped train config parses, names a loadable robot and task, a bad key is an error
+/// naming the key and the file, and the `detector` section reaches the detector.
 #[test]
 fn shipped_train_configs_load_and_bad_keys_are_named() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/train");
@@ -157,6 +157,15 @@ fn shipped_train_configs_load_and_bad_keys_are_named() {
     std::fs::write(&bad, "num_envs: 0\n").unwrap();
     let err = format!("{:#}", TrainConfig::load(&bad).unwrap_err());
     assert!(err.contains("num_envs must be positive"), "{err}");
+    std::fs::write(&bad, "detector:\n  outlier_k: -1\n").unwrap();
+    let err = format!("{:#}", TrainConfig::load(&bad).unwrap_err());
+    assert!(err.contains("detector.outlier_k = -1"), "{err}");
+    // The detector's label rule reaches the detector.
+    std::fs::write(&bad, "detector:\n  outlier_k: 2.5\n  orbit_relative: true\n").unwrap();
+    let det = equigate::detect::detector_config(&TrainConfig::load(&bad).unwrap(), 22, 6);
+    assert_eq!((det.outlier_k, det.orbit_relative), (2.5, true));
+    let det = equigate::detect::detector_config(&TrainConfig::default(), 22, 6);
+    assert_eq!((det.outlier_k, det.orbit_relative), (3.0, false), "§1.1's rule by default");
     let _ = std::fs::remove_file(&bad);
 }
 
