@@ -5,9 +5,9 @@
 //! means. Measured 2026-12-04 with §1.1's labels (debug build, 69 s): AUROC 0.683 against the
 //! exact ground truth (3.3% of held-out steps broken), λ map 0.157 where broken against 0.078
 //! elsewhere. With the orbit-relative rule (the default until then) it scored 0.692 and 0.137
-//! against 0.077, the same to every digit in two runs (fixed seeds). Against the earlier truth with a 5 cm
-//! zone around the box the same run scored AUROC 0.54 and the map 0.089 against 0.083, which is
-//! why the test was ignored until then.
+//! against 0.077, the same to every digit in two runs (fixed seeds). Against the earlier truth
+//! with a 5 cm zone around the box the same run scored AUROC 0.54 and the map 0.089 against
+//! 0.083, which is why the test was ignored until then.
 
 use burn::backend::{Autodiff, Flex};
 use equigate::detect::{detect, DetectOptions};
