@@ -7,7 +7,8 @@
 //! the checkpoint loads into (`sac` for CQL/IQL, `equi-sac` for their equivariant versions: the
 //! offline learners keep SAC's actor and twin critics, and write them in SAC's checkpoint
 //! layout), `task.yaml`, `checkpoint/`; plus `offline.yaml` (what was trained on, the dataset
-//! summary) and `offline_metrics.csv` (one row per evaluation).
+//! summary) and `offline_metrics.csv` (one row per evaluation: the last update's losses and
+//! [`PolicyDataStats`] of the critic and actor on the dataset's first rows).
 //!
 //! With a depth topic ([`DatasetTopics::depth`]) transitions without a fresh depth image are
 //! dropped and the summary counts the frames, but the learners are state-based: they never see
@@ -22,8 +23,9 @@ use equigate_bag::{BagReader, TopicFilter};
 use equigate_learn::checkpoint::{write_atomic, CheckpointError};
 use equigate_learn::cql::{self, Cql, CqlConfig};
 use equigate_learn::iql::{self, Iql, IqlConfig};
+use equigate_learn::offline::{policy_data_stats, PolicyDataStats};
 use equigate_learn::replay::{Batch, ReplayBuffer, Transition};
-use equigate_learn::sac::{ActMode, TrainActor, TrainCritic, TrainValue};
+use equigate_learn::sac::{ActMode, Sac, TrainActor, TrainCritic, TrainValue};
 use equigate_robot::task::action_layout;
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +111,22 @@ trait OfflineLearner {
     fn act(&mut self, obs: &[f32]) -> Vec<f32>;
     /// Writes a SAC-layout checkpoint.
     fn save(&self, dir: &Path) -> Result<(), CheckpointError>;
+    /// [`policy_data_stats`] of the critic and actor on rows `rows` of `buffer`.
+    fn policy_data_stats(&self, buffer: &ReplayBuffer, rows: &[usize]) -> PolicyDataStats;
+}
+
+/// Rows of the dataset on which every evaluation reports [`PolicyDataStats`] (the first ones).
+const STATS_ROWS: usize = 1024;
+
+/// [`PolicyDataStats`] of `sac`'s critic and actor (no-grad copies) on rows `rows` of `buffer`.
+fn sac_policy_data_stats<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>>(
+    sac: &Sac<B, C, A>,
+    buffer: &ReplayBuffer,
+    rows: &[usize],
+    device: &B::Device,
+) -> PolicyDataStats {
+    let batch = buffer.gather::<B::InnerBackend>(rows, device);
+    policy_data_stats(&sac.q.valid(), &sac.actor.valid(), batch.obs, batch.actions, 0)
 }
 
 struct CqlLearner<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> {
@@ -128,6 +146,7 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> OfflineLearner
             ("cql_gap", m.cql_gap),
             ("actor_loss", m.actor_loss),
             ("alpha", m.alpha),
+            ("entropy", m.entropy),
         ])
     }
 
@@ -137,6 +156,10 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, A: TrainActor<B>> OfflineLearner
 
     fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         self.cql.save_checkpoint(dir)
+    }
+
+    fn policy_data_stats(&self, buffer: &ReplayBuffer, rows: &[usize]) -> PolicyDataStats {
+        sac_policy_data_stats(&self.cql.sac, buffer, rows, &self.device)
     }
 }
 
@@ -166,6 +189,10 @@ impl<B: AutodiffBackend, C: TrainCritic<B>, V: TrainValue<B>, A: TrainActor<B>> 
 
     fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         self.iql.save_checkpoint(dir)
+    }
+
+    fn policy_data_stats(&self, buffer: &ReplayBuffer, rows: &[usize]) -> PolicyDataStats {
+        sac_policy_data_stats(&self.iql.sac, buffer, rows, &self.device)
     }
 }
 
@@ -285,6 +312,7 @@ pub fn run<B: AutodiffBackend>(
     let mut final_eval = EvalResult::default();
     let mut train_s = 0.0;
     let mut updates = 0u64;
+    let stats_rows: Vec<usize> = (0..buffer.len().min(STATS_ROWS)).collect();
     while updates < config.updates {
         let chunk = config.eval_every.min(config.updates - updates);
         let start = Instant::now();
@@ -300,6 +328,8 @@ pub fn run<B: AutodiffBackend>(
         if !header_written {
             let mut header = vec!["updates", "eval_return", "eval_success_rate"];
             header.extend(last.iter().map(|(k, _)| *k));
+            header.extend(["action_mse", "q_pi_minus_data", "q_uniform_minus_data"]);
+            header.push("data_above_uniform");
             csv.write_record(&header)?;
             header_written = true;
         }
@@ -309,6 +339,16 @@ pub fn run<B: AutodiffBackend>(
             format!("{:.3}", final_eval.success_rate),
         ];
         row.extend(last.iter().map(|(_, v)| format!("{v:.5}")));
+        let stats = learner.policy_data_stats(&buffer, &stats_rows);
+        row.extend(
+            [
+                stats.action_mse,
+                stats.q_pi_minus_data,
+                stats.q_uniform_minus_data,
+                stats.data_above_uniform,
+            ]
+            .map(|v| format!("{v:.5}")),
+        );
         csv.write_record(&row)?;
         csv.flush()?;
     }

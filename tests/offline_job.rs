@@ -87,6 +87,22 @@ fn bag_to_transitions_to_checkpoints_that_load_online() {
         {
             assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
         }
+        // Each evaluation row ends with where the actor stands against the dataset's actions.
+        let metrics = std::fs::read_to_string(out.join(offline::OFFLINE_METRICS)).unwrap();
+        let mut lines = metrics.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(
+            header[header.len() - 4..],
+            ["action_mse", "q_pi_minus_data", "q_uniform_minus_data", "data_above_uniform"]
+        );
+        for line in lines {
+            let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(v.len(), header.len(), "{line}");
+            let [mse, q_pi, q_u, above] = v[v.len() - 4..] else { unreachable!() };
+            assert!((0.0..=4.0).contains(&mse), "action_mse {mse}");
+            assert!(q_pi.is_finite() && q_u.is_finite(), "{line}");
+            assert!((0.0..=1.0).contains(&above), "data_above_uniform {above}");
+        }
         // The checkpoint loads into the online agent, which acts as the offline learner did:
         // the same evaluation episodes give the same return.
         let (loaded, random) = train::eval_run::<B>(&out, 3, None, &Default::default()).unwrap();

@@ -847,6 +847,38 @@ mod tests {
     }
 
     #[test]
+    fn one_adam_step_moves_each_regular_weight_entry_by_lr_over_sqrt_g() {
+        // The orthonormal basis spreads each coefficient β_k over |G| entries of W at 1/√|G|
+        // each, and Adam's first step moves every β_k by lr: every entry of a regular → regular
+        // weight moves by lr/√|G|, where a dense layer's entries move by lr. (Why equivariant
+        // networks of C_8 learn about √8 times slower than MLPs at one learning rate.)
+        use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let dev = Default::default();
+        let lr = 1e-3;
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let h = hidden(&g, 2);
+            let layer = EquivariantLinear::<AD>::new(&h, &h, &mut rng, &dev).unwrap();
+            let w0 = values(layer.weight().inner());
+            let x =
+                Tensor::<AD, 2>::from_inner(tensor(&random_rows(&mut rng, 16, h.dim()), h.dim()));
+            let c =
+                Tensor::<AD, 2>::from_inner(tensor(&random_rows(&mut rng, 16, h.dim()), h.dim()));
+            let grads =
+                GradientsParams::from_grads((layer.forward(x) * c).sum().backward(), &layer);
+            let mut adam =
+                AdamConfig::new().with_epsilon(1e-12).init::<AD, EquivariantLinear<AD>>();
+            let layer = adam.step(lr, layer, grads);
+            let w1 = values(layer.weight().inner());
+            let expected = lr / (n as f64).sqrt();
+            for (a, b) in w0.iter().zip(&w1) {
+                assert!(((b - a).abs() - expected).abs() < 1e-3 * expected, "C{n}: {}", b - a);
+            }
+        }
+    }
+
+    #[test]
     fn equivariant_linear_init_is_projection_and_bias_invariant() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let g = Group::cyclic(4).unwrap();

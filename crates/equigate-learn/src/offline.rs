@@ -8,9 +8,11 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use equigate_symmetry::Representation;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::layers::LayerError;
+use crate::sac::{act_deterministic, Actor, Critic};
 
 /// Errors of building an offline learner.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,52 @@ pub(crate) fn column_means<B: Backend>(q: Tensor<B, 2>) -> [f32; 2] {
     q.mean_dim(0).into_data().to_vec::<f32>().map_or([f32::NAN; 2], |v| [v[0], v[1]])
 }
 
+/// Where an offline actor stands relative to the dataset, as its critic sees it: the
+/// diagnostics that tell an actor exploiting its critic off the data (large `action_mse`,
+/// `q_pi_minus_data` > 0) from one the critic cannot steer (`q_uniform_minus_data` near 0).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PolicyDataStats {
+    /// mean over states and action dimensions of (tanh μ(s) − a)², a the dataset action
+    /// (actions in [−1, 1]; 0 is behaviour cloning, 2/3 the distance of a uniform guess from 0).
+    pub action_mse: f32,
+    /// mean[min_j Q_j(s, tanh μ(s)) − min_j Q_j(s, a)]: how much better than the dataset action
+    /// the critic scores the actor's deterministic action.
+    pub q_pi_minus_data: f32,
+    /// mean[min_j Q_j(s, u) − min_j Q_j(s, a)], u ~ U(−1, 1)^|A|: how far the critic holds a
+    /// random action below the dataset action.
+    pub q_uniform_minus_data: f32,
+    /// Fraction of states where min_j Q_j(s, a) > min_j Q_j(s, u).
+    pub data_above_uniform: f32,
+}
+
+/// [`PolicyDataStats`] of critic `q` and actor `actor` on dataset rows `obs`, `actions`; the
+/// uniform actions come from a generator seeded with `seed`, so that calling this leaves the
+/// learner's own noise alone.
+///
+/// # Shapes
+/// `obs: [batch, obs_dim]`, `actions: [batch, act_dim]`.
+pub fn policy_data_stats<B: Backend, C: Critic<B>, A: Actor<B>>(
+    q: &C,
+    actor: &A,
+    obs: Tensor<B, 2>,
+    actions: Tensor<B, 2>,
+    seed: u64,
+) -> PolicyDataStats {
+    let [batch, act_dim] = actions.dims();
+    let device = actions.device();
+    let pi = act_deterministic(actor, obs.clone());
+    let action_mse = scalar((pi.clone() - actions.clone()).square().mean());
+    let u = uniform::<B>(&mut ChaCha8Rng::seed_from_u64(seed), [batch, act_dim], &device);
+    let min_q = |a: Tensor<B, 2>| q.q(obs.clone(), a).min_dim(1); // [batch, 1]
+    let (q_data, q_pi, q_u) = (min_q(actions), min_q(pi), min_q(u));
+    PolicyDataStats {
+        action_mse,
+        q_pi_minus_data: scalar((q_pi - q_data.clone()).mean()),
+        q_uniform_minus_data: scalar((q_u.clone() - q_data.clone()).mean()),
+        data_above_uniform: scalar(q_data.greater(q_u).float().mean()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +144,37 @@ mod tests {
         let x = Tensor::<Flex, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &Default::default());
         let y = repeat_rows(x, 3).into_data().to_vec::<f32>().unwrap();
         assert_eq!(y, [1., 2., 1., 2., 1., 2., 3., 4., 3., 4., 3., 4.]);
+    }
+
+    #[test]
+    fn policy_data_stats_measure_the_actor_against_the_dataset_actions() {
+        use crate::nets::{ActorConfig, MlpActor, MlpConfig, MlpCritic};
+        let device = Default::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mlp = MlpConfig::new().with_hidden(vec![16; 2]);
+        let q = MlpCritic::<Flex>::new(&mlp, 3, 2, &mut rng, &device).unwrap();
+        let actor =
+            MlpActor::<Flex>::new(&mlp, &ActorConfig::new(), 3, 2, &mut rng, &device).unwrap();
+        let obs = uniform::<Flex>(&mut rng, [64, 3], &device);
+        let stats =
+            |actions: Tensor<Flex, 2>| policy_data_stats(&q, &actor, obs.clone(), actions, 0);
+
+        // The actor's own actions as the dataset: no distance, no advantage over the data.
+        let own = stats(act_deterministic(&actor, obs.clone()));
+        assert!(own.action_mse < 1e-12, "{own:?}");
+        assert!(own.q_pi_minus_data.abs() < 1e-6, "{own:?}");
+
+        // Constant dataset actions at (1, −1): the distance is the mean of (π − a)², and the
+        // two Q differences are consistent with each other.
+        let a = Tensor::<Flex, 2>::ones([64, 2], &device)
+            * Tensor::<Flex, 2>::from_floats([[1.0, -1.0]], &device);
+        let far = stats(a.clone());
+        let pi = act_deterministic(&actor, obs.clone());
+        let expected = scalar((pi - a.clone()).square().mean());
+        assert!((far.action_mse - expected).abs() < 1e-6, "{far:?} vs {expected}");
+        assert!(far.action_mse > 0.1, "{far:?}");
+        assert!((0.0..=1.0).contains(&far.data_above_uniform), "{far:?}");
+        assert_eq!(far, stats(a), "the uniform actions come from the seed alone");
     }
 
     #[test]
