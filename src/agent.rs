@@ -221,6 +221,14 @@ pub fn build<B: AutodiffBackend>(
             let critic_trunk = critic_equi_config(&actor_trunk);
             let q = EquiCritic::<B>::new(&critic_trunk, obs, act, &mut rng, device)?;
             let actor = EquiActor::<B>::new(&actor_trunk, &nets.actor, obs, act, &mut rng, device)?;
+            let sac = match kind {
+                // The equivariant layers' step per weight (`PeSacConfig::equi_lr_scale`).
+                AgentKind::EquiSac => sac
+                    .clone()
+                    .with_q_lr(sac.q_lr * config.equi_lr_scale)
+                    .with_policy_lr(sac.policy_lr * config.equi_lr_scale),
+                _ => sac,
+            };
             sac_agent(kind, sac, q, actor, device)
         }
     })

@@ -66,6 +66,10 @@ enum Command {
         /// picks it (`learner.pi_n_all_states`; default: the config's).
         #[arg(long)]
         pi_n_all_states: bool,
+        /// Factor on the equivariant critics' and actors' learning rates (`learner.equi_lr_scale`;
+        /// default: the config's; √|G| gives them the MLPs' step per weight).
+        #[arg(long)]
+        equi_lr_scale: Option<f64>,
         /// Start the networks from a `sac` / `equi-sac` run or an `equigate offline` run
         /// (repeat: for PE-SAC, one of each starts both branches).
         #[arg(long = "init-from")]
@@ -206,6 +210,10 @@ enum Command {
         /// CQL's importance sampling of the proposals, true or false (default: CORL's true).
         #[arg(long)]
         cql_importance_sample: Option<bool>,
+        /// Factor on the equivariant networks' learning rates (default: √|G|, the same Adam step
+        /// per weight as the MLPs'; 1: the MLPs' learning rates).
+        #[arg(long)]
+        equi_lr_scale: Option<f64>,
         /// Evaluate every this many updates.
         #[arg(long, default_value_t = 5_000)]
         eval_every: u64,
@@ -464,6 +472,7 @@ fn main() -> anyhow::Result<()> {
             resume,
             pipelined,
             pi_n_all_states,
+            equi_lr_scale,
             init_from,
             device,
         } => {
@@ -481,6 +490,14 @@ fn main() -> anyhow::Result<()> {
                     "--pi-n-all-states changes the config; a resumed run keeps its own"
                 );
                 config.learner.pi_n_all_states = true;
+            }
+            if let Some(scale) = equi_lr_scale {
+                anyhow::ensure!(
+                    !resume,
+                    "--equi-lr-scale changes the config; a resumed run keeps its own"
+                );
+                config.learner.equi_lr_scale = scale;
+                config.validate()?;
             }
             if !init_from.is_empty() {
                 anyhow::ensure!(!resume, "--init-from starts a new run; it cannot be resumed into");
@@ -614,6 +631,7 @@ fn main() -> anyhow::Result<()> {
             lr,
             init_temperature,
             cql_importance_sample,
+            equi_lr_scale,
             eval_every,
             seed,
             out,
@@ -645,6 +663,7 @@ fn main() -> anyhow::Result<()> {
                 lr,
                 init_temperature,
                 cql_importance_sample,
+                equi_lr_scale,
                 train: train_config,
             };
             let report = |u: u64, e: &EvalResult| {

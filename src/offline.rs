@@ -85,6 +85,16 @@ pub struct OfflineConfig {
     /// `equigate_learn::cql::CqlConfig::importance_sample`).
     #[serde(default)]
     pub cql_importance_sample: Option<bool>,
+    /// Factor on the Adam learning rates of the equivariant networks (Equi-CQL's and
+    /// Equi-IQL's critics, value and actor; not log α) (default: none, √|G|, 2.83 for C_8).
+    /// The equivariant layers' orthonormal basis spreads each coefficient over |G| weight
+    /// entries at 1/√|G| each, so one Adam step of lr moves each entry by lr/√|G| where an MLP's
+    /// entries move by lr (`equigate_learn::layers` test
+    /// `one_adam_step_moves_each_regular_weight_entry_by_lr_over_sqrt_g`); √|G| gives both kinds
+    /// of network the same step per weight. 1: the MLPs' learning rates. `offline.yaml` records
+    /// the factor used.
+    #[serde(default)]
+    pub equi_lr_scale: Option<f64>,
     /// Robot, task, group order, seed, evaluation episodes and the learner's widths, batch size,
     /// γ and τ come from here; `agent` is set from `algo`/`equivariant`.
     pub train: TrainConfig,
@@ -275,6 +285,16 @@ pub fn run<B: AutodiffBackend>(
     device: &B::Device,
     mut on_eval: impl FnMut(u64, &EvalResult),
 ) -> anyhow::Result<OfflineSummary> {
+    let mut config = config.clone();
+    if config.equivariant {
+        let scale = config.equi_lr_scale.unwrap_or((config.train.group_order as f64).sqrt());
+        anyhow::ensure!(
+            scale.is_finite() && scale > 0.0,
+            "equi_lr_scale must be finite and > 0, got {scale}"
+        );
+        config.equi_lr_scale = Some(scale);
+    }
+    let config = &config;
     let mut train = config.train.clone();
     train.agent = if config.equivariant { AgentKind::EquiSac } else { AgentKind::Sac };
     train.validate()?;
@@ -399,6 +419,8 @@ fn build_learner<B: AutodiffBackend>(
         l.hidden
     );
     let batch_size = l.batch_size;
+    // `run` has resolved the factor for equivariant runs.
+    let equi_scale = config.equi_lr_scale.unwrap_or(1.0);
     Ok(match config.algo {
         OfflineAlgo::Cql => {
             let mut c = CqlConfig::new(obs.dim(), act.dim());
@@ -422,6 +444,10 @@ fn build_learner<B: AutodiffBackend>(
                 .with_tau(l.tau)
                 .with_seed(train.seed);
             if config.equivariant {
+                let c = c
+                    .clone()
+                    .with_q_lr(c.q_lr * equi_scale)
+                    .with_policy_lr(c.policy_lr * equi_scale);
                 let cql = cql::build_equi::<B>(c, obs, act, device)?;
                 Box::new(CqlLearner { cql, batch_size, device: device.clone() })
             } else {
@@ -443,6 +469,11 @@ fn build_learner<B: AutodiffBackend>(
                 .with_total_updates(config.updates)
                 .with_seed(train.seed);
             if config.equivariant {
+                let c = c
+                    .clone()
+                    .with_q_lr(c.q_lr * equi_scale)
+                    .with_value_lr(c.value_lr * equi_scale)
+                    .with_policy_lr(c.policy_lr * equi_scale);
                 let iql = iql::build_equi::<B>(c, obs, act, device)?;
                 Box::new(IqlLearner { iql, batch_size, device: device.clone() })
             } else {

@@ -167,6 +167,12 @@ pub struct LearnerConfig {
     /// state gate picks it (default: `false`, the paper's hard product of experts;
     /// [`PeSacConfig::pi_n_all_states`]).
     pub pi_n_all_states: bool,
+    /// Factor on the learning rates of the equivariant critics and actors (Equi-SAC's; PE-SAC's
+    /// Q_E and π_E) (default: `1.0`, the MLPs' rate; [`PeSacConfig::equi_lr_scale`]). The
+    /// equivariant layers move each weight √|G| times less per Adam step than a dense layer at
+    /// the same rate, so √|G| (2.83 for C_8) gives both the same step per weight; offline,
+    /// `equigate offline` uses √|G| by default (BENCHMARKS.md).
+    pub equi_lr_scale: f64,
 }
 
 impl Default for LearnerConfig {
@@ -187,6 +193,7 @@ impl Default for LearnerConfig {
             gate_warmup_updates: pe.gate_warmup_updates,
             pipelined: pe.pipelined,
             pi_n_all_states: pe.pi_n_all_states,
+            equi_lr_scale: pe.equi_lr_scale,
         }
     }
 }
@@ -251,6 +258,9 @@ impl TrainConfig {
         if !tau_ok || !positive(l.lr) || !positive(l.init_temperature) {
             bail!("learner.tau must be in (0, 1], learner.lr and init_temperature > 0");
         }
+        if !(l.equi_lr_scale.is_finite() && l.equi_lr_scale > 0.0) {
+            bail!("learner.equi_lr_scale = {} must be finite and > 0", l.equi_lr_scale);
+        }
         if l.hidden.is_empty() || l.hidden.contains(&0) {
             bail!("learner.hidden must be a non-empty list of positive widths");
         }
@@ -288,6 +298,7 @@ impl TrainConfig {
             .with_gate_warmup_updates(l.gate_warmup_updates)
             .with_pipelined(l.pipelined)
             .with_pi_n_all_states(l.pi_n_all_states)
+            .with_equi_lr_scale(l.equi_lr_scale)
     }
 }
 

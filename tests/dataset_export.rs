@@ -190,6 +190,7 @@ fn collect_with_depth_then_dataset_round_trips_through_numpy() {
         lr: None,
         init_temperature: None,
         cql_importance_sample: None,
+        equi_lr_scale: None,
         train: TrainConfig {
             eval_episodes: 1,
             learner: LearnerConfig {

@@ -74,6 +74,7 @@ fn bag_to_transitions_to_checkpoints_that_load_online() {
             lr: None,
             init_temperature: None,
             cql_importance_sample: None,
+            equi_lr_scale: None,
             train: config.clone(),
         };
         let mut evals = Vec::new();
@@ -195,6 +196,7 @@ fn bad_bags_are_clear_errors() {
         lr: None,
         init_temperature: None,
         cql_importance_sample: None,
+        equi_lr_scale: None,
         train: config,
     };
     let err = offline::run::<B>(&offline, &out, &Default::default(), |_, _| {}).unwrap_err();

@@ -128,6 +128,14 @@ pub struct PeSacConfig {
     /// and gated-critic pass over the λζ = 0 rows.
     #[config(default = false)]
     pub pi_n_all_states: bool,
+    /// Factor on the learning rates of the equivariant critic Q_E and actor π_E (default:
+    /// `1.0`: the standard networks' rates). The equivariant layers' orthonormal basis spreads
+    /// each coefficient over |G| weight entries at 1/√|G| each, so one Adam step of lr moves
+    /// their entries by lr/√|G| where an MLP's move by lr (`layers` test
+    /// `one_adam_step_moves_each_regular_weight_entry_by_lr_over_sqrt_g`); √|G| gives both
+    /// branches the same step per weight. The predictors keep `predictor_lr`.
+    #[config(default = 1.0)]
+    pub equi_lr_scale: f64,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -758,7 +766,8 @@ impl<B: AutodiffBackend> PeSac<B> {
         let (lr, clip) = (self.config.sac.q_lr, self.config.sac.max_grad_norm);
         if lambda.uses_e() {
             let g = GradientsParams::from_module(&mut grads, &self.q_e);
-            self.q_e = adam_step(&mut self.optimizers.q_e, lr, clip, self.q_e.clone(), g);
+            let lr_e = lr * self.config.equi_lr_scale;
+            self.q_e = adam_step(&mut self.optimizers.q_e, lr_e, clip, self.q_e.clone(), g);
         }
         if lambda.uses_n() {
             let g = GradientsParams::from_module(&mut grads, &self.q_n);
@@ -848,7 +857,8 @@ impl<B: AutodiffBackend> PeSac<B> {
         let (lr, clip) = (self.config.sac.policy_lr, self.config.sac.max_grad_norm);
         if lambda_zeta.uses_e() {
             let g = GradientsParams::from_module(&mut grads, &self.pi_e);
-            self.pi_e = adam_step(&mut self.optimizers.pi_e, lr, clip, self.pi_e.clone(), g);
+            let lr_e = lr * self.config.equi_lr_scale;
+            self.pi_e = adam_step(&mut self.optimizers.pi_e, lr_e, clip, self.pi_e.clone(), g);
             self.acting_pi_e = None;
         }
         if lambda_zeta.uses_n() || pi_n_everywhere {
