@@ -173,8 +173,17 @@ mod tests {
         let expected = scalar((pi - a.clone()).square().mean());
         assert!((far.action_mse - expected).abs() < 1e-6, "{far:?} vs {expected}");
         assert!(far.action_mse > 0.1, "{far:?}");
-        assert!((0.0..=1.0).contains(&far.data_above_uniform), "{far:?}");
-        assert_eq!(far, stats(a), "the uniform actions come from the seed alone");
+        assert_eq!(far, stats(a.clone()), "the uniform actions come from the seed alone");
+        // The two comparisons with uniform actions, from the seed's actions directly.
+        let u = uniform::<Flex>(&mut ChaCha8Rng::seed_from_u64(0), [64, 2], &device);
+        let min_q = |x: Tensor<Flex, 2>| {
+            q.q(obs.clone(), x).min_dim(1).into_data().to_vec::<f32>().unwrap()
+        };
+        let (q_u, q_a) = (min_q(u), min_q(a));
+        let gap = q_u.iter().zip(&q_a).map(|(u, a)| u - a).sum::<f32>() / 64.0;
+        let above = q_u.iter().zip(&q_a).filter(|(u, a)| a > u).count() as f32 / 64.0;
+        assert!((far.q_uniform_minus_data - gap).abs() < 1e-5, "{far:?} vs {gap}");
+        assert_eq!(far.data_above_uniform, above, "{far:?}");
     }
 
     #[test]
