@@ -70,6 +70,10 @@ enum Command {
         /// default: the config's; √|G| gives them the MLPs' step per weight).
         #[arg(long)]
         equi_lr_scale: Option<f64>,
+        /// Target entropy per action dimension in nats (`learner.target_entropy_per_dim`;
+        /// default: the config's, −0.5 in the shipped configs).
+        #[arg(long, allow_hyphen_values = true)]
+        target_entropy_per_dim: Option<f64>,
         /// Start the networks from a `sac` / `equi-sac` run or an `equigate offline` run
         /// (repeat: for PE-SAC, one of each starts both branches).
         #[arg(long = "init-from")]
@@ -91,6 +95,11 @@ enum Command {
         /// Sample actions as in training instead of acting with the mean action tanh(μ(s)).
         #[arg(long)]
         stochastic: bool,
+        /// Write the trained policy's steps to this CSV (episode, step, distance_m, the scaled
+        /// action's norm and largest entry, λζ(s), the goal, breaking/collision/termination
+        /// flags, q and the action); `benches/eval_failures.py` sorts its failures.
+        #[arg(long)]
+        trace: Option<PathBuf>,
         /// Where the networks run.
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
@@ -473,6 +482,7 @@ fn main() -> anyhow::Result<()> {
             pipelined,
             pi_n_all_states,
             equi_lr_scale,
+            target_entropy_per_dim,
             init_from,
             device,
         } => {
@@ -499,6 +509,14 @@ fn main() -> anyhow::Result<()> {
                 config.learner.equi_lr_scale = scale;
                 config.validate()?;
             }
+            if let Some(h) = target_entropy_per_dim {
+                anyhow::ensure!(
+                    !resume,
+                    "--target-entropy-per-dim changes the config; a resumed run keeps its own"
+                );
+                config.learner.target_entropy_per_dim = h;
+                config.validate()?;
+            }
             if !init_from.is_empty() {
                 anyhow::ensure!(!resume, "--init-from starts a new run; it cannot be resumed into");
                 config.init_from = init_from.iter().map(|p| p.display().to_string()).collect();
@@ -510,14 +528,20 @@ fn main() -> anyhow::Result<()> {
                 Device::Cuda => cuda(|d| run_train::<CudaBackend>(&config, run_dir, resume, d)),
             }
         }
-        Command::Eval { run_dir, episodes, seed, stochastic, device } => {
+        Command::Eval { run_dir, episodes, seed, stochastic, trace, device } => {
             let mode = if stochastic { ActMode::Stochastic } else { ActMode::Deterministic };
+            let trace = trace.as_deref();
             match device {
-                Device::Cpu => {
-                    run_eval::<Autodiff<Flex>>(&run_dir, episodes, seed, mode, &Default::default())
-                }
+                Device::Cpu => run_eval::<Autodiff<Flex>>(
+                    &run_dir,
+                    episodes,
+                    seed,
+                    mode,
+                    trace,
+                    &Default::default(),
+                ),
                 Device::Cuda => {
-                    cuda(|d| run_eval::<CudaBackend>(&run_dir, episodes, seed, mode, d))
+                    cuda(|d| run_eval::<CudaBackend>(&run_dir, episodes, seed, mode, trace, d))
                 }
             }
         }
@@ -837,9 +861,10 @@ fn run_eval<B: AutodiffBackend>(
     episodes: usize,
     seed: Option<u64>,
     mode: ActMode,
+    trace: Option<&std::path::Path>,
     device: &B::Device,
 ) -> anyhow::Result<()> {
-    let (trained, random) = train::eval_run_as::<B>(run_dir, episodes, seed, mode, device)?;
+    let (trained, random) = train::eval_run_as::<B>(run_dir, episodes, seed, mode, trace, device)?;
     let what = match mode {
         ActMode::Deterministic => "trained (deterministic)",
         ActMode::Stochastic => "trained (stochastic)",

@@ -157,6 +157,12 @@ pub struct LearnerConfig {
     pub equi_invariant_embedding: usize,
     /// Initial temperature α₀ (default: `1.0`).
     pub init_temperature: f64,
+    /// Target entropy per action dimension, nats: automatic temperature tuning holds the
+    /// policy's entropy at this · |A| (default: `-0.5`, −|A|/2 of algorithms.md §1.2;
+    /// [`SacConfig::target_entropy_per_dim`]). Lower values shrink the exploration noise, and
+    /// with it the gap between the sampled policy and its mean action tanh(μ(s)) that
+    /// deterministic evaluation runs (BENCHMARKS.md).
+    pub target_entropy_per_dim: f64,
     /// PE-SAC: updates with λ forced to 0 (default: `5000`).
     pub gate_warmup_updates: u64,
     /// PE-SAC: run the predictor and gate steps on a second thread beside the critic and actor
@@ -190,6 +196,7 @@ impl Default for LearnerConfig {
             equi_hidden_dim: EquiConfig::new().hidden_dim,
             equi_invariant_embedding: EquiConfig::new().invariant_embedding,
             init_temperature: sac.init_temperature,
+            target_entropy_per_dim: sac.target_entropy_per_dim,
             gate_warmup_updates: pe.gate_warmup_updates,
             pipelined: pe.pipelined,
             pi_n_all_states: pe.pi_n_all_states,
@@ -261,6 +268,9 @@ impl TrainConfig {
         if !(l.equi_lr_scale.is_finite() && l.equi_lr_scale > 0.0) {
             bail!("learner.equi_lr_scale = {} must be finite and > 0", l.equi_lr_scale);
         }
+        if !l.target_entropy_per_dim.is_finite() {
+            bail!("learner.target_entropy_per_dim = {} must be finite", l.target_entropy_per_dim);
+        }
         if l.hidden.is_empty() || l.hidden.contains(&0) {
             bail!("learner.hidden must be a non-empty list of positive widths");
         }
@@ -287,6 +297,7 @@ impl TrainConfig {
             .with_policy_lr(l.lr)
             .with_alpha_lr(l.lr)
             .with_init_temperature(l.init_temperature)
+            .with_target_entropy_per_dim(l.target_entropy_per_dim)
             .with_seed(self.seed);
         let nets = NetsConfig::new()
             .with_mlp(MlpConfig::new().with_hidden(l.hidden.clone()))
@@ -406,6 +417,48 @@ pub struct EvalResult {
     pub mean_lambda_state: Option<f64>,
 }
 
+/// One control step of an evaluation episode, as [`evaluate_traced`] reports it
+/// (`equigate eval --trace` writes one CSV row of these per step).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalStep {
+    /// Episode index, from 0 in the order the episodes were seeded.
+    pub episode: usize,
+    /// Control step within the episode, from 1.
+    pub step: usize,
+    /// End-effector to goal distance after the step, m.
+    pub distance_m: f64,
+    /// Euclidean norm of the scaled action (each joint in [-1, 1] of its velocity limit).
+    pub action_norm: f64,
+    /// Largest |scaled action| over the joints.
+    pub action_max_abs: f64,
+    /// PE-SAC: λζ(s) at the state the action was taken in (1: the standard actor acts); empty
+    /// for other agents.
+    pub lambda_state: Option<f32>,
+    /// The goal in `base_link`, m.
+    pub goal_x_m: f64,
+    /// See `goal_x_m`.
+    pub goal_y_m: f64,
+    /// See `goal_x_m`.
+    pub goal_z_m: f64,
+    /// The step was in the ground-truth symmetry-breaking region.
+    pub in_breaking_region: bool,
+    /// The step was blocked by a collision.
+    pub collided: bool,
+    /// The goal was reached (the episode ends).
+    pub terminated: bool,
+    /// The time limit ended the episode.
+    pub truncated: bool,
+    /// Joint positions after the step, rad or m, in the model's joint order, space-separated.
+    pub q: String,
+    /// The scaled action (each joint in [-1, 1] of its velocity limit), space-separated.
+    pub action: String,
+}
+
+/// `values` as one space-separated CSV field, 4 decimals each.
+fn spaced(values: impl IntoIterator<Item = f64>) -> String {
+    values.into_iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ")
+}
+
 /// Runs `episodes` episodes of `policy` (a function from a batch of scaled observations
 /// `[n · obs_dim]` to actions `[n · act_dim]` in [-1, 1]) on environments seeded from `seed`,
 /// `batch` at a time. The same seed gives the same starts and goals whatever the policy.
@@ -414,7 +467,23 @@ pub fn evaluate(
     scaling: &Scaling,
     episodes: usize,
     seed: u64,
+    policy: impl FnMut(&[f32]) -> (Vec<f32>, Option<Vec<f32>>),
+) -> anyhow::Result<EvalResult> {
+    evaluate_traced(spec, scaling, episodes, seed, policy, |_| Ok(()))
+}
+
+/// [`evaluate`], calling `on_step` after every control step of every episode (the steps of
+/// the episodes run side by side interleave; each row names its episode).
+///
+/// # Errors
+/// A simulator error, or the first error `on_step` returns.
+pub fn evaluate_traced(
+    spec: &EnvSpec,
+    scaling: &Scaling,
+    episodes: usize,
+    seed: u64,
     mut policy: impl FnMut(&[f32]) -> (Vec<f32>, Option<Vec<f32>>),
+    mut on_step: impl FnMut(&EvalStep) -> anyhow::Result<()>,
 ) -> anyhow::Result<EvalResult> {
     let batch = 8.min(episodes.max(1));
     let mut result = EvalResult { episodes, ..EvalResult::default() };
@@ -432,7 +501,7 @@ pub fn evaluate(
             let rows: Vec<usize> = (0..n).filter(|&i| active[i]).collect();
             let flat: Vec<f32> = rows.iter().flat_map(|&i| obs[i].iter().copied()).collect();
             let (actions, lambda) = policy(&flat);
-            if let Some(l) = lambda {
+            if let Some(l) = &lambda {
                 lambda_sum += l.iter().map(|x| f64::from(*x)).sum::<f64>();
                 lambda_n += l.len();
             }
@@ -440,6 +509,24 @@ pub fn evaluate(
             for (k, &i) in rows.iter().enumerate() {
                 let a = &actions[k * act_dim..(k + 1) * act_dim];
                 let t = envs[i].step(&scaling.act.to_velocity(a))?;
+                let goal = envs[i].goal();
+                on_step(&EvalStep {
+                    episode: done_episodes + i,
+                    step: envs[i].steps(),
+                    distance_m: t.distance,
+                    action_norm: a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt(),
+                    action_max_abs: a.iter().fold(0.0, |m, x| m.max(f64::from(x.abs()))),
+                    lambda_state: lambda.as_ref().map(|l| l[k]),
+                    goal_x_m: goal.x,
+                    goal_y_m: goal.y,
+                    goal_z_m: goal.z,
+                    in_breaking_region: t.in_breaking_region,
+                    collided: t.collided,
+                    terminated: t.terminated,
+                    truncated: t.truncated,
+                    q: spaced(envs[i].state().q),
+                    action: spaced(a.iter().map(|&x| f64::from(x))),
+                })?;
                 result.mean_return += t.reward;
                 steps += 1;
                 breaking += usize::from(t.in_breaking_region);
@@ -773,20 +860,22 @@ pub fn eval_run<B: AutodiffBackend>(
     seed: Option<u64>,
     device: &B::Device,
 ) -> anyhow::Result<(EvalResult, EvalResult)> {
-    eval_run_as::<B>(run_dir, episodes, seed, ActMode::Deterministic, device)
+    eval_run_as::<B>(run_dir, episodes, seed, ActMode::Deterministic, None, device)
 }
 
 /// [`eval_run`] with the acting mode chosen: `ActMode::Stochastic` samples actions as in
 /// training (`equigate eval --stochastic`), which shows how much of a gap between training and
-/// evaluation success is the deterministic mean action's.
+/// evaluation success is the deterministic mean action's. With `trace`, the trained policy's
+/// steps are written there as CSV, one [`EvalStep`] per row (`equigate eval --trace`).
 ///
 /// # Errors
-/// As [`eval_run`].
+/// As [`eval_run`], or a trace file that cannot be written.
 pub fn eval_run_as<B: AutodiffBackend>(
     run_dir: &Path,
     episodes: usize,
     seed: Option<u64>,
     mode: ActMode,
+    trace: Option<&Path>,
     device: &B::Device,
 ) -> anyhow::Result<(EvalResult, EvalResult)> {
     let config: TrainConfig = read_yaml(&run_dir.join(files::TRAIN_CONFIG))?;
@@ -802,7 +891,23 @@ pub fn eval_run_as<B: AutodiffBackend>(
         .load_checkpoint(&checkpoint_dir)
         .with_context(|| format!("loading {}", checkpoint_dir.display()))?;
     let seed = seed.unwrap_or_else(|| eval_seed(config.seed));
-    let trained = evaluate_agent_as(agent.as_mut(), &spec, &scaling, episodes, seed, mode)?;
+    let trained = match trace {
+        None => evaluate_agent_as(agent.as_mut(), &spec, &scaling, episodes, seed, mode)?,
+        Some(path) => {
+            let mut writer = csv::Writer::from_path(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let policy = |obs: &[f32]| {
+                let lambda = agent.lambda_state(obs);
+                (agent.act(obs, mode), lambda)
+            };
+            let result =
+                evaluate_traced(&spec, &scaling, episodes, seed, policy, |row: &EvalStep| {
+                    writer.serialize(row).with_context(|| format!("writing {}", path.display()))
+                })?;
+            writer.flush().with_context(|| format!("writing {}", path.display()))?;
+            result
+        }
+    };
     let random = evaluate_random(&spec, &scaling, episodes, seed)?;
     Ok((trained, random))
 }

@@ -129,11 +129,46 @@ fn a_run_writes_its_directory_and_resumes_from_its_checkpoint() {
     assert_eq!((trained.episodes, random.episodes), (2, 2));
     // `equigate eval --stochastic`: sampled actions, on the same episodes, repeatable from the
     // checkpoint's noise stream, and not the mean action's episodes.
-    let stochastic = || train::eval_run_as::<B>(&dir, 2, None, ActMode::Stochastic, &device);
+    let stochastic = || train::eval_run_as::<B>(&dir, 2, None, ActMode::Stochastic, None, &device);
     let (first, random_again) = stochastic().unwrap();
     assert_eq!(random_again, random, "the same episodes as the deterministic evaluation");
     assert_eq!(stochastic().unwrap().0, first, "a loaded checkpoint samples the same actions");
     assert_ne!(first.mean_return, trained.mean_return, "sampled actions are not the mean's");
+
+    // `equigate eval --trace`: one row per step of the same episodes; each episode's last row
+    // carries its end, and those rows give the summary's success rate and final distance.
+    let trace = dir.join("trace.csv");
+    let mode = ActMode::Deterministic;
+    let (traced, _) = train::eval_run_as::<B>(&dir, 2, None, mode, Some(&trace), &device).unwrap();
+    assert_eq!(traced, trained, "tracing does not change the episodes");
+    let mut reader = csv::Reader::from_path(&trace).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (ep, step, dist) = (col("episode"), col("step"), col("distance_m"));
+    let (norm, term, trunc) = (col("action_norm"), col("terminated"), col("truncated"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut ends = Vec::new();
+    for e in 0..2 {
+        let mine: Vec<&csv::StringRecord> =
+            rows.iter().filter(|r| r[ep].parse::<usize>().unwrap() == e).collect();
+        let steps: Vec<usize> = mine.iter().map(|r| r[step].parse().unwrap()).collect();
+        assert_eq!(steps, (1..=mine.len()).collect::<Vec<_>>(), "episode {e}: steps 1, 2, ...");
+        let last = mine.last().unwrap();
+        assert!(&last[term] == "true" || &last[trunc] == "true", "episode {e} ends");
+        for r in &mine {
+            let a: Vec<f64> = r[col("action")].split(' ').map(|x| x.parse().unwrap()).collect();
+            let q: Vec<f64> = r[col("q")].split(' ').map(|x| x.parse().unwrap()).collect();
+            assert_eq!((a.len(), q.len()), (6, 6), "the UR5e's six joints");
+            let a_norm = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!((a_norm - r[norm].parse::<f64>().unwrap()).abs() < 1e-3);
+            assert!(a.iter().all(|x| x.abs() <= 1.0));
+        }
+        ends.push((&last[term] == "true", last[dist].parse::<f64>().unwrap()));
+    }
+    let successes = ends.iter().filter(|(t, _)| *t).count() as f64 / 2.0;
+    let final_distance = ends.iter().map(|(_, d)| d).sum::<f64>() / 2.0;
+    assert_eq!(successes, trained.success_rate);
+    assert!((final_distance - trained.mean_final_distance_m).abs() < 1e-9);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -166,6 +201,14 @@ fn shipped_train_configs_load_and_bad_keys_are_named() {
     assert_eq!((det.outlier_k, det.orbit_relative), (2.5, true));
     let det = equigate::detect::detector_config(&TrainConfig::default(), 22, 6);
     assert_eq!((det.outlier_k, det.orbit_relative), (3.0, false), "§1.1's rule by default");
+    // The target entropy reaches the learner: H̄ = per-dimension value · |A|.
+    std::fs::write(&bad, "learner:\n  target_entropy_per_dim: -1.5\n").unwrap();
+    let sac = TrainConfig::load(&bad).unwrap().learner_config(22, 6).sac;
+    assert_eq!(sac.target_entropy(), -9.0);
+    assert_eq!(TrainConfig::default().learner_config(22, 6).sac.target_entropy(), -3.0);
+    std::fs::write(&bad, "learner:\n  target_entropy_per_dim: .nan\n").unwrap();
+    let err = format!("{:#}", TrainConfig::load(&bad).unwrap_err());
+    assert!(err.contains("target_entropy_per_dim = NaN must be finite"), "{err}");
     let _ = std::fs::remove_file(&bad);
 }
 
