@@ -585,10 +585,27 @@ pub fn evaluate_agent_as<B: AutodiffBackend>(
     seed: u64,
     mode: ActMode,
 ) -> anyhow::Result<EvalResult> {
-    evaluate(spec, scaling, episodes, seed, |obs| {
+    evaluate_agent_traced(agent, spec, scaling, episodes, seed, mode, |_| Ok(()))
+}
+
+/// [`evaluate_agent_as`], calling `on_step` after every step ([`evaluate_traced`]).
+///
+/// # Errors
+/// A simulator error, or the first error `on_step` returns.
+pub fn evaluate_agent_traced<B: AutodiffBackend>(
+    agent: &mut dyn Agent<B>,
+    spec: &EnvSpec,
+    scaling: &Scaling,
+    episodes: usize,
+    seed: u64,
+    mode: ActMode,
+    on_step: impl FnMut(&EvalStep) -> anyhow::Result<()>,
+) -> anyhow::Result<EvalResult> {
+    let policy = |obs: &[f32]| {
         let lambda = agent.lambda_state(obs);
         (agent.act(obs, mode), lambda)
-    })
+    };
+    evaluate_traced(spec, scaling, episodes, seed, policy, on_step)
 }
 
 /// Counters saved beside the agent's checkpoint so that `--resume` continues the run.
@@ -896,14 +913,18 @@ pub fn eval_run_as<B: AutodiffBackend>(
         Some(path) => {
             let mut writer = csv::Writer::from_path(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            let policy = |obs: &[f32]| {
-                let lambda = agent.lambda_state(obs);
-                (agent.act(obs, mode), lambda)
+            let write = |row: &EvalStep| {
+                writer.serialize(row).with_context(|| format!("writing {}", path.display()))
             };
-            let result =
-                evaluate_traced(&spec, &scaling, episodes, seed, policy, |row: &EvalStep| {
-                    writer.serialize(row).with_context(|| format!("writing {}", path.display()))
-                })?;
+            let result = evaluate_agent_traced(
+                agent.as_mut(),
+                &spec,
+                &scaling,
+                episodes,
+                seed,
+                mode,
+                write,
+            )?;
             writer.flush().with_context(|| format!("writing {}", path.display()))?;
             result
         }
