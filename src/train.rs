@@ -469,11 +469,15 @@ pub fn evaluate(
     seed: u64,
     policy: impl FnMut(&[f32]) -> (Vec<f32>, Option<Vec<f32>>),
 ) -> anyhow::Result<EvalResult> {
-    evaluate_traced(spec, scaling, episodes, seed, policy, |_| Ok(()))
+    evaluate_traced(spec, scaling, episodes, seed, policy, None)
 }
 
-/// [`evaluate`], calling `on_step` after every control step of every episode (the steps of
-/// the episodes run side by side interleave; each row names its episode).
+/// What [`evaluate_traced`] calls after every step, with the step's row.
+pub type OnStep<'a> = &'a mut dyn FnMut(&EvalStep) -> anyhow::Result<()>;
+
+/// [`evaluate`], calling `on_step` (if any; the rows are built only then) after every control
+/// step of every episode (the steps of the episodes run side by side interleave; each row names
+/// its episode).
 ///
 /// # Errors
 /// A simulator error, or the first error `on_step` returns.
@@ -483,7 +487,7 @@ pub fn evaluate_traced(
     episodes: usize,
     seed: u64,
     mut policy: impl FnMut(&[f32]) -> (Vec<f32>, Option<Vec<f32>>),
-    mut on_step: impl FnMut(&EvalStep) -> anyhow::Result<()>,
+    mut on_step: Option<OnStep<'_>>,
 ) -> anyhow::Result<EvalResult> {
     let batch = 8.min(episodes.max(1));
     let mut result = EvalResult { episodes, ..EvalResult::default() };
@@ -509,24 +513,26 @@ pub fn evaluate_traced(
             for (k, &i) in rows.iter().enumerate() {
                 let a = &actions[k * act_dim..(k + 1) * act_dim];
                 let t = envs[i].step(&scaling.act.to_velocity(a))?;
-                let goal = envs[i].goal();
-                on_step(&EvalStep {
-                    episode: done_episodes + i,
-                    step: envs[i].steps(),
-                    distance_m: t.distance,
-                    action_norm: a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt(),
-                    action_max_abs: a.iter().fold(0.0, |m, x| m.max(f64::from(x.abs()))),
-                    lambda_state: lambda.as_ref().map(|l| l[k]),
-                    goal_x_m: goal.x,
-                    goal_y_m: goal.y,
-                    goal_z_m: goal.z,
-                    in_breaking_region: t.in_breaking_region,
-                    collided: t.collided,
-                    terminated: t.terminated,
-                    truncated: t.truncated,
-                    q: spaced(envs[i].state().q),
-                    action: spaced(a.iter().map(|&x| f64::from(x))),
-                })?;
+                if let Some(on_step) = on_step.as_mut() {
+                    let goal = envs[i].goal();
+                    on_step(&EvalStep {
+                        episode: done_episodes + i,
+                        step: envs[i].steps(),
+                        distance_m: t.distance,
+                        action_norm: a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt(),
+                        action_max_abs: a.iter().fold(0.0, |m, x| m.max(f64::from(x.abs()))),
+                        lambda_state: lambda.as_ref().map(|l| l[k]),
+                        goal_x_m: goal.x,
+                        goal_y_m: goal.y,
+                        goal_z_m: goal.z,
+                        in_breaking_region: t.in_breaking_region,
+                        collided: t.collided,
+                        terminated: t.terminated,
+                        truncated: t.truncated,
+                        q: spaced(envs[i].state().q),
+                        action: spaced(a.iter().map(|&x| f64::from(x))),
+                    })?;
+                }
                 result.mean_return += t.reward;
                 steps += 1;
                 breaking += usize::from(t.in_breaking_region);
@@ -585,10 +591,10 @@ pub fn evaluate_agent_as<B: AutodiffBackend>(
     seed: u64,
     mode: ActMode,
 ) -> anyhow::Result<EvalResult> {
-    evaluate_agent_traced(agent, spec, scaling, episodes, seed, mode, |_| Ok(()))
+    evaluate_agent_traced(agent, spec, scaling, episodes, seed, mode, None)
 }
 
-/// [`evaluate_agent_as`], calling `on_step` after every step ([`evaluate_traced`]).
+/// [`evaluate_agent_as`], calling `on_step` (if any) after every step ([`evaluate_traced`]).
 ///
 /// # Errors
 /// A simulator error, or the first error `on_step` returns.
@@ -599,7 +605,7 @@ pub fn evaluate_agent_traced<B: AutodiffBackend>(
     episodes: usize,
     seed: u64,
     mode: ActMode,
-    on_step: impl FnMut(&EvalStep) -> anyhow::Result<()>,
+    on_step: Option<OnStep<'_>>,
 ) -> anyhow::Result<EvalResult> {
     let policy = |obs: &[f32]| {
         let lambda = agent.lambda_state(obs);
@@ -913,7 +919,7 @@ pub fn eval_run_as<B: AutodiffBackend>(
         Some(path) => {
             let mut writer = csv::Writer::from_path(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            let write = |row: &EvalStep| {
+            let mut write = |row: &EvalStep| {
                 writer.serialize(row).with_context(|| format!("writing {}", path.display()))
             };
             let result = evaluate_agent_traced(
@@ -923,7 +929,7 @@ pub fn eval_run_as<B: AutodiffBackend>(
                 episodes,
                 seed,
                 mode,
-                write,
+                Some(&mut write),
             )?;
             writer.flush().with_context(|| format!("writing {}", path.display()))?;
             result

@@ -155,13 +155,28 @@ fn a_run_writes_its_directory_and_resumes_from_its_checkpoint() {
         assert_eq!(steps, (1..=mine.len()).collect::<Vec<_>>(), "episode {e}: steps 1, 2, ...");
         let last = mine.last().unwrap();
         assert!(&last[term] == "true" || &last[trunc] == "true", "episode {e} ends");
-        for r in &mine {
-            let a: Vec<f64> = r[col("action")].split(' ').map(|x| x.parse().unwrap()).collect();
-            let q: Vec<f64> = r[col("q")].split(' ').map(|x| x.parse().unwrap()).collect();
+        let parse = |r: &csv::StringRecord, name: &str| -> Vec<f64> {
+            r[col(name)].split(' ').map(|x| x.parse().unwrap()).collect()
+        };
+        for (k, r) in mine.iter().enumerate() {
+            let (a, q) = (parse(r, "action"), parse(r, "q"));
             assert_eq!((a.len(), q.len()), (6, 6), "the UR5e's six joints");
             let a_norm = a.iter().map(|x| x * x).sum::<f64>().sqrt();
             assert!((a_norm - r[norm].parse::<f64>().unwrap()).abs() < 1e-3);
             assert!(a.iter().all(|x| x.abs() <= 1.0));
+            // q is the state after the step: each joint moved by its command (π rad/s at
+            // a = 1, held 0.04 s) unless a position limit or a collision stopped it.
+            if k > 0 && &r[col("collided")] == "false" {
+                let before = parse(mine[k - 1], "q");
+                for j in 0..6 {
+                    let expected = before[j] + a[j] * std::f64::consts::PI * 0.04;
+                    let limit =
+                        if j == 2 { std::f64::consts::PI } else { 2.0 * std::f64::consts::PI };
+                    if expected.abs() < limit {
+                        assert!((q[j] - expected).abs() < 3e-4, "episode {e} step {k} joint {j}");
+                    }
+                }
+            }
         }
         ends.push((&last[term] == "true", last[dist].parse::<f64>().unwrap()));
     }
