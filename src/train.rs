@@ -348,9 +348,10 @@ impl EnvSpec {
 
 /// Declared ranges `(low, high)` of every observation feature, for [`ObsScaler`]: ±1 for
 /// (cos q1, sin q1); the URDF position limits for the other joints (±π for continuous ones);
-/// ±the URDF velocity limits for q̇; ±R for positions relative to the pan axis and ±2R for the
-/// goal-minus-end-effector vector, with R the sum of the lengths of the chain's joint offsets (an
-/// upper bound on the reach). These set a scale; values outside are not clipped.
+/// ±the URDF velocity limits for q̇; ±R for positions relative to the pan axis and, for the
+/// goal-minus-end-effector vector, ± the task's `goal_error_range_m` if set, else ±2R; R is the
+/// sum of the lengths of the chain's joint offsets (an upper bound on the reach). These set a
+/// scale; values outside are not clipped.
 ///
 /// # Shapes
 /// `([2 * dof + 10], [2 * dof + 10])`, the order of
@@ -373,7 +374,8 @@ pub fn observation_bounds(env: &ReachEnv) -> (Vec<f64>, Vec<f64>) {
         low.push(-l.velocity);
         high.push(l.velocity);
     }
-    for r in [reach, reach, 2.0 * reach] {
+    let goal_error = env.config().goal_error_range_m.unwrap_or(2.0 * reach);
+    for r in [reach, reach, goal_error] {
         low.extend([-r; 3]);
         high.extend([r; 3]);
     }

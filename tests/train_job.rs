@@ -261,3 +261,39 @@ fn every_agent_runs_on_the_fetch() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The task's `goal_error_range_m` sets the scale of the goal-minus-end-effector features and
+/// nothing else; without it they are divided by twice the reach bound R (the chain's summed joint
+/// offsets, about 1.3 m on the UR5e).
+#[test]
+fn the_goal_error_range_scales_only_the_goal_error_features() {
+    use equigate_robot::model::RobotKind;
+    use equigate_robot::task::TaskConfig;
+    let scaled = |range: Option<f64>| {
+        let task = TaskConfig { goal_error_range_m: range, ..TaskConfig::default() };
+        let spec = train::EnvSpec::with_task(RobotKind::Ur5e, task).unwrap();
+        let env = spec.env(0).unwrap();
+        let reach: f64 =
+            spec.model.segments().iter().map(|s| s.origin.translation.vector.norm()).sum();
+        let scaling = train::Scaling::new(&env).unwrap();
+        let obs: Vec<f64> = (0..env.obs_dim()).map(|i| 0.01 * (i as f64 + 1.0)).collect();
+        (env.layout().to_vec(), reach, obs.clone(), scaling.obs.normalize(&obs))
+    };
+    let (layout, reach, obs, default) = scaled(None);
+    assert!((1.2..1.5).contains(&reach), "UR5e reach bound {reach} m");
+    let (_, _, _, half_metre) = scaled(Some(0.5));
+    let mut goal_error_features = 0;
+    for field in &layout {
+        for i in field.offset..field.offset + field.len {
+            if field.name.starts_with("goal_minus_ee") {
+                goal_error_features += 1;
+                assert!((f64::from(half_metre[i]) - obs[i] / 0.5).abs() < 1e-6, "{}", field.name);
+                let by_reach = obs[i] / (2.0 * reach);
+                assert!((f64::from(default[i]) - by_reach).abs() < 1e-6, "{}", field.name);
+            } else {
+                assert_eq!(half_metre[i], default[i], "{} is not the goal error", field.name);
+            }
+        }
+    }
+    assert_eq!(goal_error_features, 3);
+}

@@ -247,6 +247,13 @@ pub struct TaskConfig {
     pub fault: Option<FaultConfig>,
     /// Margins of the breaking-region ground truth.
     pub breaking: BreakingConfig,
+    /// Declared half-range of the `goal_minus_ee` observation features for the learners'
+    /// observation scaling, m: the vector is divided by it (default: none: twice the arm's reach
+    /// bound, about 2.6 m on the UR5e, so a 5 cm miss reads as 0.02). A value near the spread of
+    /// the initial goal error (0.5 m on the shipped reach tasks, about what a per-feature
+    /// standardisation gives) lets the networks resolve the last centimetres. Stored with every
+    /// run, so a checkpoint is read with the scaling it was trained with.
+    pub goal_error_range_m: Option<f64>,
 }
 
 impl Default for TaskConfig {
@@ -267,6 +274,7 @@ impl Default for TaskConfig {
             boxes: Vec::new(),
             fault: None,
             breaking: BreakingConfig::default(),
+            goal_error_range_m: None,
         }
     }
 }
@@ -313,6 +321,11 @@ impl TaskConfig {
         }
         if !(self.breaking.obstacle_margin_m >= 0.0 && self.breaking.pan_limit_margin_rad >= 0.0) {
             return bad("breaking margins must be >= 0");
+        }
+        if let Some(r) = self.goal_error_range_m {
+            if !(r.is_finite() && r > 0.0) {
+                return bad("goal_error_range_m must be finite and > 0");
+            }
         }
         if let Some(f) = &self.fault {
             if !(f.scale.is_finite() && f.start_rad.is_finite() && f.end_rad.is_finite()) {
@@ -1225,5 +1238,13 @@ mod tests {
         assert!(default.table.is_none() && default.boxes.is_empty() && default.fault.is_none());
         let bad = TaskConfig { sim_dt_s: 0.1, control_period_s: 0.04, ..TaskConfig::default() };
         assert!(matches!(bad.validate(), Err(TaskError::InvalidConfig(_))));
+        let range: TaskConfig = serde_yaml_ng::from_str("goal_error_range_m: 0.5").unwrap();
+        assert_eq!(range.goal_error_range_m, Some(0.5));
+        range.validate().unwrap();
+        for r in [0.0, -0.5, f64::NAN, f64::INFINITY] {
+            let bad = TaskConfig { goal_error_range_m: Some(r), ..TaskConfig::default() };
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains("goal_error_range_m"), "{r}: {err}");
+        }
     }
 }
