@@ -251,9 +251,9 @@ pub struct TaskConfig {
     /// observation scaling, m: the vector is divided by it (default: none: twice the arm's reach
     /// bound, about 2.6 m on the UR5e, so a 5 cm miss reads as 0.02). A value near the spread of
     /// the initial goal error lets the networks resolve the last centimetres:
-    /// `ur5e_reach_obstacles.yaml` declares 0.5 m, where that error is 0.63 m long on average and
-    /// 0.40 m RMS per component (what a per-feature standardisation would divide by). Stored with
-    /// every run, so a checkpoint is read with the scaling it was trained with.
+    /// `ur5e_reach_obstacles.yaml` declares 0.5 m, where that error is about 0.6 m long on
+    /// average and 0.4 m RMS per component (what a per-feature standardisation would divide by).
+    /// Stored with every run, so a checkpoint is read with the scaling it was trained with.
     pub goal_error_range_m: Option<f64>,
 }
 
