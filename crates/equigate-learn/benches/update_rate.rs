@@ -22,7 +22,8 @@
 //! (`PeSacConfig::pi_n_all_states`).
 //!
 //! `--breakdown` times each step of one update (mean ms over 30 updates after the warm-up) and
-//! one forward and forward + backward pass of each network at batch 256.
+//! one forward and forward + backward pass of each network at batch 256, and of an equivariant
+//! twin critic with a 256-wide invariant embedding (`EquiConfig::invariant_embedding`).
 
 mod common;
 
@@ -33,7 +34,7 @@ use std::time::Instant;
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
-use equigate_learn::nets::{MlpActor, MlpCritic};
+use equigate_learn::nets::{EquiConfig, EquiCritic, MlpActor, MlpCritic};
 use equigate_learn::pesac::{PeSac, PeSacConfig};
 use equigate_learn::replay::{Batch, ReplayBuffer};
 use equigate_learn::sac::{Sac, SacConfig};
@@ -279,6 +280,14 @@ fn run_breakdown(o: &Options) {
     }
     critic!("q_n MlpCritic (twin)", p.q_n);
     critic!("q_e EquiCritic (twin)", p.q_e);
+    let q_e_embedded = {
+        let (obs_rep, act_rep) = representations();
+        let config = EquiConfig::new().with_invariant_embedding(256);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        EquiCritic::<B>::new(&config, &obs_rep, &act_rep, &mut rng, &Default::default())
+            .expect("valid representations")
+    };
+    critic!("q_e EquiCritic (twin), invariant embedding 256", q_e_embedded);
     print_ms("nets", "q_e EquiCritic frozen (dense) forward", {
         let frozen = p.q_e.valid().frozen();
         mean_ms(REPS, || frozen.forward(obs_i.clone(), act_i.clone()).into_data())

@@ -114,7 +114,7 @@ pub(crate) fn index_tensor<B: Backend>(values: &[usize], device: &B::Device) -> 
 }
 
 /// A trainable parameter from f64 values.
-fn param<B: Backend, const D: usize>(
+pub(crate) fn param<B: Backend, const D: usize>(
     values: &[f64],
     shape: [usize; D],
     device: &B::Device,
