@@ -13,6 +13,9 @@ For each category: the count, the mean final distance, and the mean norm of the 
 over the last 20 steps (0: the mean action stalls; large: the arm still moves, or presses on a
 limit or an obstacle). With a `q` column (joint positions after each step), also the number of
 episodes that end with a joint within 0.05 rad of ±2π (the UR5e's wrist and shoulder limits).
+Over all episodes, the mean distance after the first step and the RMS of its three components:
+about the size of the goal error at the start, which `goal_error_range_m` in the task config
+should cover.
 Standard library only; the numbers in BENCHMARKS.md came from it.
 """
 import csv
@@ -53,6 +56,12 @@ def main(paths):
         eps = episodes(path)
         failed = {e: rows for e, rows in eps.items() if rows[-1]["terminated"] != "true"}
         print(f"{path}: {len(eps)} episodes, {len(failed)} failed")
+        first = [float(rows[0]["distance_m"]) for rows in eps.values()]
+        rms = math.sqrt(sum(d * d for d in first) / (3 * len(first)))
+        print(
+            f"  distance after the first step: mean {sum(first) / len(first):.3f} m, "
+            f"RMS per component {rms:.3f} m"
+        )
         groups = defaultdict(list)
         for rows in failed.values():
             groups[category(rows)].append(rows)
