@@ -77,14 +77,15 @@ pub struct DetectReport {
 }
 
 /// The detector config for a task: the learner's widths and learning rate of `config`, its
-/// `detector` label rule, the seed.
+/// `detector` label rule and invariant embedding, the seed.
 pub fn detector_config(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> DetectorConfig {
     let l = &config.learner;
+    let equi = l.equi_config().with_invariant_embedding(config.detector.equi_invariant_embedding);
     DetectorConfig::new(obs_dim, act_dim)
         .with_nets(
             NetsConfig::new()
                 .with_mlp(MlpConfig::new().with_hidden(l.hidden.clone()))
-                .with_equi(l.equi_config()),
+                .with_equi(equi),
         )
         .with_lr(l.lr)
         .with_seed(config.seed.wrapping_add(101))

@@ -90,7 +90,8 @@ pub struct TrainConfig {
 }
 
 /// The detector's pseudo-label rule (algorithms.md §1.1 step 3); the defaults are
-/// [`DetectorConfig`]'s. Its networks, learning rate and batch size are the learner's.
+/// [`DetectorConfig`]'s. Its networks' widths, learning rate and batch size are the learner's;
+/// its equivariant predictor has an invariant embedding only if asked here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorSettings {
@@ -99,12 +100,20 @@ pub struct DetectorSettings {
     /// Also require the disagreement to exceed its orbit mean (default: `false`; see
     /// [`DetectorConfig::orbit_relative`]).
     pub orbit_relative: bool,
+    /// Width of the invariant embedding of the equivariant predictor P̂_E, 0 for none (default:
+    /// `0`, with which the detector's AUROC in BENCHMARKS.md was measured; the learner's
+    /// `equi_invariant_embedding` does not reach the detector).
+    pub equi_invariant_embedding: usize,
 }
 
 impl Default for DetectorSettings {
     fn default() -> Self {
         let d = DetectorConfig::new(1, 1);
-        Self { outlier_k: d.outlier_k, orbit_relative: d.orbit_relative }
+        Self {
+            outlier_k: d.outlier_k,
+            orbit_relative: d.orbit_relative,
+            equi_invariant_embedding: 0,
+        }
     }
 }
 

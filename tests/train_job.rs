@@ -216,6 +216,15 @@ fn shipped_train_configs_load_and_bad_keys_are_named() {
     assert_eq!((det.outlier_k, det.orbit_relative), (2.5, true));
     let det = equigate::detect::detector_config(&TrainConfig::default(), 22, 6);
     assert_eq!((det.outlier_k, det.orbit_relative), (3.0, false), "§1.1's rule by default");
+    // The learner's invariant embedding stays with the learner; the detector has its own.
+    let text = "learner:\n  equi_invariant_embedding: 256\n";
+    std::fs::write(&bad, text).unwrap();
+    let config = TrainConfig::load(&bad).unwrap();
+    assert_eq!(config.learner_config(22, 6).nets.equi.invariant_embedding, 256);
+    assert_eq!(equigate::detect::detector_config(&config, 22, 6).nets.equi.invariant_embedding, 0);
+    std::fs::write(&bad, format!("{text}detector:\n  equi_invariant_embedding: 64\n")).unwrap();
+    let config = TrainConfig::load(&bad).unwrap();
+    assert_eq!(equigate::detect::detector_config(&config, 22, 6).nets.equi.invariant_embedding, 64);
     // The target entropy reaches the learner: H̄ = per-dimension value · |A|.
     std::fs::write(&bad, "learner:\n  target_entropy_per_dim: -1.5\n").unwrap();
     let sac = TrainConfig::load(&bad).unwrap().learner_config(22, 6).sac;
