@@ -981,6 +981,34 @@ mod tests {
         (x.clone().narrow(1, 0, obs_dim), x.narrow(1, obs_dim, d - obs_dim))
     }
 
+    /// The embedding's readout C has exactly as many entries as Hom_G(width × trivial, ρ_out) has
+    /// dimensions, so it spans the first layer's block on appended trivial fields, and the first
+    /// layer keeps the whole fan-in's LeCun scale.
+    #[test]
+    fn embedding_readout_spans_the_trivial_block_c4_c8() {
+        let mut rng = ChaCha8Rng::seed_from_u64(19);
+        let dev = Default::default();
+        for n in [4, 8] {
+            let g = Group::cyclic(n).unwrap();
+            let rho_in = ur5e_obs(&g).oplus(&ur5e_act(&g)).unwrap();
+            let cfg = EquiConfig::new().with_invariant_embedding(64);
+            let hidden = cfg.hidden_representation(&g).unwrap();
+            let pre_act = GatedActivation::<TB>::input_representation(&hidden);
+            let trivial = Representation::trivial(&g).repeat(64);
+            let block = equigate_symmetry::equivariant_basis(&trivial, &pre_act).unwrap().len();
+            let trunk = EquiTrunk::<TB>::new(&cfg, &rho_in, &pre_act, &mut rng, &dev).unwrap();
+            let embedding = trunk.embedding.as_ref().expect("an embedding");
+            let [width, n_fixed] = embedding.readout.val().dims();
+            assert_eq!((width, width * n_fixed), (64, block), "C_{n}");
+            let EquiLayer::Exact(first) = &trunk.layers[0] else { panic!("exact") };
+            let beta: Vec<f32> = first.beta.val().into_data().to_vec().unwrap();
+            let var = beta.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>() / beta.len() as f64;
+            let lecun = 1.0 / (rho_in.dim() + 64) as f64;
+            // Without the rescaling the ratio would be (28 + 64) / 28 ≈ 3.3.
+            assert!((var / lecun - 1.0).abs() < 0.2, "C_{n}: Var β = {var}, 1/fan_in = {lecun}");
+        }
+    }
+
     #[test]
     fn critic_is_invariant_for_every_kind_c4_c8() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
