@@ -150,7 +150,7 @@ pub struct NetsConfig {
 /// transitions): with a 256-wide embedding the conservative gap closes as fast as the MLP
 /// critic's, but the policy does not succeed more often. Online (the 100k-step UR5e obstacle
 /// experiment, three seeds): PE-SAC's deterministic success 79.7% → 89.7%, Equi-SAC's 59.7% →
-/// 86.3%, and the equivariant actors stop winding a wrist near the goal.
+/// 83.7%, and the equivariant actors stop winding a wrist near the goal.
 ///
 /// # Shapes
 /// `[batch, dim ρ_in] -> [batch, dim ρ_out]`, to be added to the first layer's output.
